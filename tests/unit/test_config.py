@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+TOKEN = "123456789:AAH-fake-token-for-tests-0123456789ab"
+
+
+def test_defaults_with_only_a_token():
+    settings = load_settings({"BOT_TOKEN": TOKEN})
+    assert settings.telegram_api_base == "https://api.telegram.org"
+    assert settings.database_path == Path("data/newsbot.sqlite3")
+    assert settings.poll_interval_seconds == 300
+    assert settings.send_rate_per_second == 25
+    assert settings.max_item_age_hours == 48
+    assert settings.timezone == "Europe/Moscow"
+    assert settings.admin_ids == frozenset()
+    assert settings.feeds_file.is_file() and settings.topics_file.is_file()
+
+
+def test_token_never_in_repr():
+    assert TOKEN not in repr(load_settings({"BOT_TOKEN": TOKEN}))
+
+
+def test_lists_and_numbers_are_parsed():
+    settings = load_settings(
+        {
+            "BOT_TOKEN": TOKEN,
+            "ADMIN_IDS": " 1, 22 ,333",
+            "CHANNEL_IDS": "-1001234567890,@regional_news",
+            "TELEGRAM_API_BASE": "http://127.0.0.1:8081/",
+            "SEND_RATE_PER_SECOND": "30",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.admin_ids == {1, 22, 333}
+    assert settings.channel_ids == ("-1001234567890", "@regional_news")
+    assert settings.telegram_api_base == "http://127.0.0.1:8081"
+    assert settings.send_rate_per_second == 30.0
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({}, "BOT_TOKEN"),
+        ({"BOT_TOKEN": "   "}, "BOT_TOKEN"),
+        ({"BOT_TOKEN": "not-a-token"}, "BOT_TOKEN"),
+        ({"ADMIN_IDS": "12,abc"}, "ADMIN_IDS"),
+        ({"CHANNEL_IDS": "news channel"}, "CHANNEL_IDS"),
+        ({"TELEGRAM_API_BASE": "ftp://x"}, "TELEGRAM_API_BASE"),
+        ({"POLL_INTERVAL_SECONDS": "soon"}, "POLL_INTERVAL_SECONDS"),
+        ({"POLL_INTERVAL_SECONDS": "0"}, "POLL_INTERVAL_SECONDS"),
+        ({"SEND_RATE_PER_SECOND": "-1"}, "SEND_RATE_PER_SECOND"),
+        ({"MAX_ITEM_AGE_HOURS": "1.5"}, "MAX_ITEM_AGE_HOURS"),
+        ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"METRICS_PORT": "70000"}, "METRICS_PORT"),
+        ({"FEEDS_FILE": "/nonexistent/feeds.toml"}, "FEEDS_FILE"),
+        ({"TOPICS_FILE": "/nonexistent/topics.toml"}, "TOPICS_FILE"),
+        ({"WEBHOOK_URL": "https://bot.example/hook"}, "WEBHOOK_URL"),
+    ],
+)
+def test_bad_setting_names_itself(env, name):
+    env = {"BOT_TOKEN": TOKEN, **env} if name != "BOT_TOKEN" else env
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert caught.value.name == name
+    assert str(caught.value).startswith(f"{name}: ")

@@ -27,5 +27,6 @@ def setup_logging(level: str, secrets: tuple[str, ...] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # aiohttp's access log and aiosqlite's per-statement debug lines drown what matters.
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
+    # aiosqlite's per-statement and asyncio's selector debug lines drown what matters.
+    for noisy in ("aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))

@@ -34,10 +34,12 @@ async def test_failed_transaction_rolls_back(tmp_path):
         with pytest.raises(sqlite3.IntegrityError):
             async with db.transaction() as conn:
                 await conn.execute(
-                    "INSERT INTO feeds (url, name, created_at) VALUES ('https://a.example/', 'a', 'x')"
+                    "INSERT INTO feeds (url, name, created_at)"
+                    " VALUES ('https://a.example/', 'a', 'x')"
                 )
                 await conn.execute(
-                    "INSERT INTO feeds (url, name, created_at) VALUES ('https://a.example/', 'b', 'x')"
+                    "INSERT INTO feeds (url, name, created_at)"
+                    " VALUES ('https://a.example/', 'b', 'x')"
                 )
         assert await db.fetch_all("SELECT * FROM feeds") == []
     finally:

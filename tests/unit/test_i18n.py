@@ -42,7 +42,14 @@ def test_plain_does_not_escape():
 
 def test_language_from_telegram_code():
     assert [language_for(c) for c in ("ru", "uk", "be", "en", "de", "ru-RU", None, "")] == [
-        "ru", "ru", "ru", "en", "en", "ru", "en", "en"
+        "ru",
+        "ru",
+        "ru",
+        "en",
+        "en",
+        "ru",
+        "en",
+        "en",
     ]
 
 

@@ -42,7 +42,9 @@ async def test_register_keeps_settings_of_a_returning_reader(readers):
     assert [s.key for s in await readers.subscriptions(CHAT)] == ["china"]
 
 
-@pytest.mark.parametrize("argument", ["china", "Китай", "КИТАЙ", "  china  ", "Foreign trade & exports"])
+@pytest.mark.parametrize(
+    "argument", ["china", "Китай", "КИТАЙ", "  china  ", "Foreign trade & exports"]
+)
 async def test_topic_by_id_or_name_in_either_language(readers, argument):
     result = await readers.subscribe(CHAT, argument)
     assert isinstance(result, Change) and result.outcome is Outcome.ADDED

@@ -1,0 +1,125 @@
+# ruff: noqa: ASYNC109 - the test API takes timeout= like asyncio.wait_for does.
+"""Shared fixtures: the fake Telegram server, the bot subprocess and readers.
+
+Import helpers in tests as ``from harness import Reader`` / ``from fake_telegram
+import FakeTelegram`` (tests/ is on sys.path through this conftest), never as
+``tests.harness``: two import names would mean two copies of every class.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from fake_telegram import FakeTelegram
+from harness import BotProcess, Reader
+
+BOT_PROCESSES = pytest.StashKey[list[BotProcess]]()
+FAKE_TELEGRAM = pytest.StashKey[FakeTelegram]()
+
+StartBot = Callable[..., Awaitable[BotProcess]]
+MakeReader = Callable[..., Reader]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[Any]:
+    """On failure, attach the fake's recent calls and every bot's log tail."""
+    report = yield
+    if report.failed:
+        tg = item.stash.get(FAKE_TELEGRAM, None)
+        if tg is not None:
+            report.sections.append(("fake telegram", tg.summary()))
+        for index, proc in enumerate(item.stash.get(BOT_PROCESSES, []), start=1):
+            report.sections.append((f"bot #{index} log", proc.log_tail(120)))
+    return report
+
+
+@pytest_asyncio.fixture
+async def tg(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
+    """A started fake Bot API server; fails the test if the fake itself crashed."""
+    fake = FakeTelegram()
+    await fake.start()
+    request.node.stash[FAKE_TELEGRAM] = fake
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+    assert not fake.errors, "fake Telegram raised internally:\n" + "\n".join(fake.errors)
+
+
+@pytest.fixture
+def bot_env(tmp_path: Path) -> dict[str, str | None]:
+    """Extra environment for every bot started by ``start_bot`` (None unsets a var).
+
+    Fill it in the test (or in a module-level fixture override) before starting."""
+    return {}
+
+
+@pytest_asyncio.fixture
+async def start_bot(
+    tg: FakeTelegram,
+    bot_env: dict[str, str | None],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[StartBot]:
+    """Factory: ``await start_bot(env=..., args=..., feeds=..., workdir=...)``.
+
+    Each call gets its own working directory under tmp_path unless ``workdir`` is
+    given (pass ``bot.workdir`` to restart on the same DB).  All processes are
+    stopped (SIGTERM, then SIGKILL) at teardown."""
+    processes: list[BotProcess] = []
+    request.node.stash[BOT_PROCESSES] = processes
+    numbers = itertools.count(1)
+
+    async def start(
+        *,
+        env: Mapping[str, str | None] | None = None,
+        args: Sequence[str] = (),
+        feeds: str | None = None,
+        workdir: Path | None = None,
+        wait_ready: bool = True,
+        timeout: float = 30.0,
+    ) -> BotProcess:
+        directory = workdir or tmp_path / f"bot{next(numbers)}"
+        proc = BotProcess(tg, directory, env={**bot_env, **(env or {})}, args=args, feeds=feeds)
+        processes.append(proc)
+        await proc.start(wait_ready=wait_ready, timeout=timeout)
+        return proc
+
+    yield start
+
+    for proc in processes:
+        if not proc.running:
+            continue
+        try:
+            await proc.stop(timeout=10)
+        except AssertionError as error:
+            warnings.warn(f"bot needed SIGKILL at teardown: {error}", stacklevel=1)
+
+
+@pytest.fixture
+def reader(tg: FakeTelegram) -> MakeReader:
+    """Factory: ``reader()`` -> a new Reader with a fresh user id (1001, 1002, ...)."""
+    user_ids = itertools.count(1001)
+
+    def make(
+        user_id: int | None = None,
+        *,
+        language_code: str | None = "en",
+        first_name: str = "Ann",
+        username: str | None = None,
+    ) -> Reader:
+        return Reader(
+            tg,
+            user_id if user_id is not None else next(user_ids),
+            language_code=language_code,
+            first_name=first_name,
+            username=username,
+        )
+
+    return make

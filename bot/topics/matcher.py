@@ -8,13 +8,15 @@ Normalizer, so "/subscribe Куба" matches exactly what the topic keyword "К�
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from bot.topics.normalize import Normalizer, PhraseWord, Token
 from bot.topics.taxonomy import Taxonomy
 
 K = TypeVar("K", bound=Hashable)
+
+Span = tuple[int, int]
 
 
 class PhraseIndex(Generic[K]):
@@ -32,7 +34,9 @@ class PhraseIndex(Generic[K]):
         return key in self._phrases
 
     def add(self, key: K, phrase: str) -> None:
-        """Index one phrase under key; a key may have several phrases."""
+        """Index one phrase under key; a key may have several phrases.
+
+        Raises ValueError for a phrase without a single word (only punctuation)."""
         words = self._normalizer.phrase(phrase)
         if not words:
             raise ValueError(f"phrase {phrase!r} has no words")
@@ -56,21 +60,8 @@ class PhraseIndex(Generic[K]):
     def find(self, tokens: Sequence[Token]) -> set[K]:
         """Keys with a phrase whose words occur as consecutive tokens."""
         found: set[K] = set()
-        by_first = self._by_first
-        n = len(tokens)
-        for i, token in enumerate(tokens):
-            for lemma in token.lemmas:
-                entries = by_first.get(lemma)
-                if entries is None:
-                    continue
-                for words, key in entries:
-                    if key in found or not words[0].matches(token):
-                        continue
-                    end = i + len(words)
-                    if end > n:
-                        continue
-                    if all(w.matches(t) for w, t in zip(words[1:], tokens[i + 1 : end])):
-                        found.add(key)
+        for key, _, _ in self.occurrences(tokens, found):
+            found.add(key)
         return found
 
     def find_all(self, fields: Iterable[Sequence[Token]]) -> set[K]:
@@ -80,10 +71,44 @@ class PhraseIndex(Generic[K]):
             found |= self.find(tokens)
         return found
 
+    def spans(self, tokens: Sequence[Token]) -> list[tuple[K, int, int]]:
+        """Every occurrence as (key, start, end), end exclusive."""
+        return list(self.occurrences(tokens))
+
+    def occurrences(
+        self, tokens: Sequence[Token], skip: set[K] | None = None
+    ) -> Iterator[tuple[K, int, int]]:
+        """Occurrences as (key, start, end), lazily; keys in skip (which the caller may
+        grow while iterating) are not looked for."""
+        by_first = self._by_first
+        n = len(tokens)
+        for i, token in enumerate(tokens):
+            for lemma in token.lemmas:
+                entries = by_first.get(lemma)
+                if entries is None:
+                    continue
+                for words, key in entries:
+                    if skip is not None and key in skip:
+                        continue
+                    end = i + len(words)
+                    if end > n or not words[0].matches(token):
+                        continue
+                    j = i + 1
+                    for word in words[1:]:
+                        if not word.matches(tokens[j]):
+                            break
+                        j += 1
+                    else:
+                        yield key, i, end
+
 
 class Matcher:
-    """Assigns topic ids to an article: keyword phrases found, minus topics vetoed by
-    their exclusions. Built once per taxonomy."""
+    """Assigns topic ids to an article. Built once per taxonomy.
+
+    A topic's exclusion phrase cancels the topic's keyword matches that lie inside it, so
+    "пресс-конференция" is not the event keyword "конференция", while an article with a
+    press conference and also a forum still gets the events topic.
+    """
 
     def __init__(
         self,
@@ -117,10 +142,19 @@ class Matcher:
         tokens = self.normalizer.tokens
         return [tokens(title), tokens(summary), *(tokens(c) for c in categories)]
 
-    def match_tokens(self, fields: Sequence[Sequence[Token]]) -> frozenset[str]:
-        found = self._keywords.find_all(fields)
-        if found:
-            found -= self._exclude.find_all(fields)
+    def match_tokens(self, fields: Iterable[Sequence[Token]]) -> frozenset[str]:
+        """Topic ids found in already tokenised fields."""
+        found: set[str] = set()
+        exclude = self._exclude
+        for tokens in fields:
+            excluded: dict[str, list[Span]] | None = None
+            for topic, start, end in self._keywords.occurrences(tokens, found):
+                if topic in exclude:
+                    if excluded is None:
+                        excluded = _spans_by_key(exclude.spans(tokens))
+                    if any(s <= start and end <= e for s, e in excluded.get(topic, ())):
+                        continue
+                found.add(topic)
         return frozenset(found)
 
     def match_topics(
@@ -128,3 +162,10 @@ class Matcher:
     ) -> frozenset[str]:
         """Topic ids of an article (SPEC 5.2)."""
         return self.match_tokens(self.article_tokens(title, summary, categories))
+
+
+def _spans_by_key(spans: Iterable[tuple[K, int, int]]) -> dict[K, list[Span]]:
+    out: dict[K, list[Span]] = {}
+    for key, start, end in spans:
+        out.setdefault(key, []).append((start, end))
+    return out

@@ -6,15 +6,22 @@ Decisions, each forced by news text:
   split words. "IT-компании" is then "IT" + "компании", so the keyword "IT" finds it, and
   "T-Hub" is the two-word phrase "t hub", found as consecutive tokens. Soft hyphens and
   stress marks, which feeds copy from print layouts, are removed before splitting.
-* "ё" is "е" everywhere, including in dictionary lemmas (pymorphy returns "экспортёр").
+* "ё" is "е" in every lemma, so "экспортёр" and "экспортер" are one word. The dictionary
+  still sees the "ё" where the text has it, since it disambiguates ("заём" is the loan,
+  "заем" may also be a form of "заесть").
 * Cyrillic words go to their pymorphy3 lemma. Snowball is not enough for Russian (it
   stems "Китай" to "кита" but "Китая" to "кит").
-* Latin words go to their English Snowball stem ("exports", "exporting" -> "export").
+* Latin words go to their English Snowball stem ("exports", "exporting" -> "export"),
+  except a few words Snowball conflates with common unrelated ones, which keep a stem
+  of their own (_EN_STEM_OVERRIDES: "important" is not "import", "container" is not
+  "contain", "digital" is not "digit", "localization" is not "local").
 * Ambiguity: a token keeps every lemma pymorphy gives at least MIN_LEMMA_SCORE of its
-  probability mass, while a keyword word takes only its first (most likely) lemma. So
-  "Кубе" (куба 0.94, куб 0.06) matches "Куба", and "стали" (стать 0.98, сталь 0.02)
-  does not match "сталь": the rare reading is dropped on the text side, never invented on
-  the keyword side.
+  probability mass, while a keyword word takes a single lemma: itself if it is one of
+  those lemmas (editors write dictionary forms: "заём", though "заем" may also be
+  "заесть"), else its most likely lemma (a reader's "Кубе" is "куба"). So "Кубе"
+  (куба 0.94, куб 0.06) matches "Куба", and "стали" (стать 0.98, сталь 0.02) does not
+  match "сталь": the rare reading is dropped on the text side, never invented on the
+  keyword side.
 * Capitals: a token is "in capitals" when all its letters are upper case and it has at
   least two characters ("ГАЗ", "IT", "КНР"). A Russian abbreviation with a lower-case case
   ending ("ГАЗа", "ВУЗов", "МИДом") is also in capitals, its lemma being the capital part.
@@ -33,8 +40,9 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import pymorphy3
 import snowballstemmer
@@ -46,9 +54,46 @@ _WORD_RE = re.compile(r"[^\W_]+")
 _CYRILLIC_RE = re.compile(r"[а-яА-ЯёЁ]")
 _LATIN_RE = re.compile(r"[a-zA-Z]")
 # "ГАЗа", "ВУЗов", "МИДом"; "CEOs". Capital part first, then a short lower-case ending.
-_INFLECTED_ABBR_RE = re.compile(r"([А-Я]{2,})[а-я]{1,3}|([A-Z]{2,})s")
+_INFLECTED_ABBR_RE = re.compile(r"([А-ЯЁ]{2,})[а-яё]{1,3}|([A-Z]{2,})s")
 _SHOUTED_MIN_WORDS = 3
-_CLEAN = str.maketrans({"ё": "е", "Ё": "Е", "\u00ad": None, "\u0301": None, "\u0300": None})
+
+
+def _overrides(stem: str, *words: str) -> dict[str, str]:
+    return dict.fromkeys(words, stem)
+
+
+_EN_STEM_OVERRIDES: Mapping[str, str] = MappingProxyType(
+    {
+        **_overrides("important", "important", "importance", "importantly", "unimportant"),
+        **_overrides("container", "container", "containers", "containerised", "containerized"),
+        **_overrides("digital", "digital", "digitally"),
+        **_overrides(
+            "digitaliz",
+            "digitalization",
+            "digitalisation",
+            "digitalize",
+            "digitalise",
+            "digitalized",
+            "digitalised",
+        ),
+        **_overrides(
+            "localiz",
+            "localization",
+            "localisation",
+            "localizations",
+            "localisations",
+            "localize",
+            "localise",
+            "localized",
+            "localised",
+            "localizes",
+            "localises",
+            "localizing",
+            "localising",
+        ),
+    }
+)
+_CLEAN = str.maketrans({"\u00ad": None, "\u0301": None, "\u0300": None})
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,23 +173,26 @@ class Normalizer:
             caps, base = _split_caps(word)
             lower = base.lower()
             if caps:
-                yield PhraseWord(lower, Case.CAPS)
+                yield PhraseWord(_fold(lower), Case.CAPS)
             else:
-                yield PhraseWord(self._first_lemma(lower), self._lower_case_rule(lower))
+                yield PhraseWord(self._keyword_lemma(lower), self._lower_case_rule(lower))
 
     def _make_token(self, word: str) -> Token:
         caps, base = _split_caps(word)
         lower = base.lower()
         lemmas = self._lemmas(lower)
-        if caps and lower not in lemmas:
-            lemmas = lemmas | {lower}
+        if caps and _fold(lower) not in lemmas:
+            lemmas = lemmas | {_fold(lower)}
         return Token(word, lemmas, caps)
 
-    def _first_lemma(self, lower: str) -> str:
+    def _keyword_lemma(self, lower: str) -> str:
         if _CYRILLIC_RE.search(lower):
-            return self._morph.parse(lower)[0].normal_form.replace("ё", "е")
+            # Only a lemma the same word form gets in a text can ever match.
+            if _fold(lower) in self._lemmas(lower):
+                return _fold(lower)
+            return _fold(self._morph.parse(lower)[0].normal_form)
         if _LATIN_RE.search(lower):
-            return self._stemmer.stemWord(lower)
+            return self._stem(lower)
         return lower
 
     def _lower_case_rule(self, lower: str) -> Case:
@@ -160,13 +208,20 @@ class Normalizer:
             scores: dict[str, float] = {}
             parses = self._morph.parse(lower)
             for p in parses:
-                form = p.normal_form.replace("ё", "е")
+                form = _fold(p.normal_form)
                 scores[form] = scores.get(form, 0.0) + p.score
-            first = parses[0].normal_form.replace("ё", "е")
+            first = _fold(parses[0].normal_form)
             return frozenset(f for f, s in scores.items() if s >= MIN_LEMMA_SCORE or f == first)
         if _LATIN_RE.search(lower):
-            return frozenset((self._stemmer.stemWord(lower),))
+            return frozenset((self._stem(lower),))
         return frozenset((lower,))
+
+    def _stem(self, lower: str) -> str:
+        return _EN_STEM_OVERRIDES.get(lower) or self._stemmer.stemWord(lower)
+
+
+def _fold(word: str) -> str:
+    return word.replace("ё", "е")
 
 
 def _split_caps(word: str) -> tuple[bool, str]:

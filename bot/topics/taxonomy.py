@@ -78,9 +78,9 @@ def _phrases(raw: Any, where: str, field: str) -> dict[str, tuple[str, ...]]:
         raise TaxonomyError(f"{where}: [{field}] must be a table of ru/en lists")
     out: dict[str, tuple[str, ...]] = {}
     for lang, items in raw.items():
-        if not isinstance(items, list) or not all(
-            isinstance(p, str) and p.strip() for p in items
-        ):
+        if lang not in LANGS:
+            raise TaxonomyError(f"{where}: {field}.{lang}: unknown language, expected ru or en")
+        if not isinstance(items, list) or not all(isinstance(p, str) and p.strip() for p in items):
             raise TaxonomyError(f"{where}: {field}.{lang} must be a list of non-empty strings")
         out[lang] = tuple(p.strip() for p in items)
     return out

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -15,15 +16,20 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import BotCommandScopeAllPrivateChats
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import ConfigError, Settings
 from bot.dispatcher import build_dispatcher
 from bot.feeds.catalog import FeedSpec, load_feeds_file
+from bot.feeds.fetch import Fetcher, create_session
+from bot.feeds.poller import Poller, PollSettings
 from bot.i18n import LANGUAGES, Catalogue
 from bot.readers import ReaderService
+from bot.topics.matcher import Matcher
 from bot.topics.normalize import Normalizer
 from bot.topics.taxonomy import TaxonomyError, load_taxonomy
 from bot.ui.views import bot_commands
+from storage.articles import ArticleRepository
 from storage.chats import ChatRepository
 from storage.database import Database
 from storage.feeds import FeedRepository
@@ -93,6 +99,21 @@ async def poll_until_stopped(dispatcher: Dispatcher, bot: Bot, stop: asyncio.Eve
         stopping.cancel()
 
 
+def create_scheduler(settings: Settings, poller: Poller) -> AsyncIOScheduler:
+    """The poll job: first run at once, then every POLL_INTERVAL_SECONDS (SPEC 6.1)."""
+    scheduler = AsyncIOScheduler(timezone=settings.timezone)
+    scheduler.add_job(
+        poller.poll_due,
+        "interval",
+        seconds=settings.poll_interval_seconds,
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+        id="poll-feeds",
+    )
+    return scheduler
+
+
 async def main(settings: Settings) -> None:
     try:
         taxonomy = load_taxonomy(settings.topics_file)
@@ -103,29 +124,43 @@ async def main(settings: Settings) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
 
-    database = await open_database(settings)
-    try:
+    async with contextlib.AsyncExitStack() as resources:
+        database = await open_database(settings)
+        resources.push_async_callback(database.close)
         feeds = FeedRepository(database)
         await seed_feeds(feeds, feed_specs)
         normalizer = Normalizer()
+        subscriptions = SubscriptionRepository(database)
         readers = ReaderService(
             ChatRepository(database),
-            SubscriptionRepository(database),
+            subscriptions,
             feeds,
             taxonomy,
             keyword_key=normalizer.phrase_key,
         )
+        matcher = Matcher.from_taxonomy(taxonomy, normalizer)
+        http = create_session()
+        resources.push_async_callback(http.close)
+        poller = Poller(
+            feeds,
+            ArticleRepository(database),
+            subscriptions,
+            Fetcher(http),
+            matcher,
+            PollSettings(
+                interval=timedelta(seconds=settings.poll_interval_seconds),
+                max_item_age=timedelta(hours=settings.max_item_age_hours),
+            ),
+        )
         dispatcher, inflight = build_dispatcher(settings, catalogue, readers)
         bot = create_bot(settings)
+        resources.push_async_callback(bot.session.close)
         try:
-            try:
-                await register_commands(bot, catalogue)
-                await bot.delete_webhook(drop_pending_updates=False)
-            except TelegramUnauthorizedError:
-                raise
-            except (TelegramNetworkError, TelegramAPIError) as error:
-                # Telegram being unreachable at start-up is not fatal: polling retries.
-                log.warning("start-up calls to the Bot API failed: %s", error)
+            await _start_up_calls(bot, catalogue)
+            scheduler = create_scheduler(settings, poller)
+            scheduler.start()
+            resources.push_async_callback(poller.stop)
+            resources.callback(scheduler.shutdown, wait=False)
             await poll_until_stopped(dispatcher, bot, stop)
             if not await inflight.wait_idle(SHUTDOWN_GRACE_SECONDS):
                 log.warning("stopping with updates still being handled")
@@ -134,8 +169,16 @@ async def main(settings: Settings) -> None:
                 "BOT_TOKEN",
                 "Telegram rejected the token (401 Unauthorized); check it with @BotFather",
             ) from None
-        finally:
-            await bot.session.close()
-    finally:
-        await database.close()
     log.info("stopped")
+
+
+async def _start_up_calls(bot: Bot, catalogue: Catalogue) -> None:
+    """Token check, command menu, webhook removal; Telegram unreachable now is not fatal."""
+    try:
+        await bot.me()
+        await register_commands(bot, catalogue)
+        await bot.delete_webhook(drop_pending_updates=False)
+    except TelegramUnauthorizedError:
+        raise
+    except (TelegramNetworkError, TelegramAPIError) as error:
+        log.warning("start-up calls to the Bot API failed (polling will retry): %s", error)

@@ -1,4 +1,8 @@
-"""Feeds: seeded from FEEDS_FILE, added by admins; identified by URL, named for readers."""
+"""Feeds: seeded from FEEDS_FILE, added by admins; identified by URL, named for readers.
+
+Each row also carries the poller's state (validators, health, backoff), so a restart
+resumes with conditional GETs and keeps a failing feed backed off.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,35 @@ class Feed:
     url: str
     name: str
     encoding: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_polled_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    failures: int = 0
+    next_poll_at: str | None = None
+    primed: bool = False
 
 
 def _feed(row) -> Feed:
-    return Feed(feed_id=row["feed_id"], url=row["url"], name=row["name"], encoding=row["encoding"])
+    return Feed(
+        feed_id=row["feed_id"],
+        url=row["url"],
+        name=row["name"],
+        encoding=row["encoding"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
+        last_polled_at=row["last_polled_at"],
+        last_success_at=row["last_success_at"],
+        last_error=row["last_error"],
+        last_error_at=row["last_error_at"],
+        failures=row["failures"],
+        next_poll_at=row["next_poll_at"],
+        primed=bool(row["primed"]),
+    )
 
 
 class FeedRepository:
@@ -26,11 +55,23 @@ class FeedRepository:
     async def list(self) -> list[Feed]:
         return [_feed(r) for r in await self._db.fetch_all("SELECT * FROM feeds ORDER BY feed_id")]
 
+    async def get(self, feed_id: int) -> Feed | None:
+        row = await self._db.fetch_one("SELECT * FROM feeds WHERE feed_id = ?", (feed_id,))
+        return _feed(row) if row else None
+
     async def find_by_name(self, name: str) -> Feed | None:
         row = await self._db.fetch_one(
             "SELECT * FROM feeds WHERE name = ? COLLATE NOCASE", (name.strip(),)
         )
         return _feed(row) if row else None
+
+    async def due(self, now: str) -> list[Feed]:
+        """Feeds whose backoff has run out (or that never failed)."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM feeds WHERE next_poll_at IS NULL OR next_poll_at <= ? ORDER BY feed_id",
+            (now,),
+        )
+        return [_feed(r) for r in rows]
 
     async def upsert(self, url: str, name: str, encoding: str | None) -> Feed:
         """Upsert by URL; a name that another URL already holds gets a numeric suffix."""
@@ -54,3 +95,32 @@ class FeedRepository:
             ) as cursor:
                 row = await cursor.fetchone()
         return _feed(row)
+
+    async def record_success(
+        self,
+        feed_id: int,
+        *,
+        now: str,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None,
+    ) -> None:
+        """A good poll (200 or 304): new validators, health reset, backoff cleared, primed."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = ?,"
+                " last_polled_at = ?, last_success_at = ?, failures = 0, next_poll_at = NULL,"
+                " primed = 1 WHERE feed_id = ?",
+                (etag, last_modified, body_hash, now, now, feed_id),
+            )
+
+    async def record_failure(self, feed_id: int, *, now: str, error: str, next_poll_at: str) -> int:
+        """Count one more consecutive failure; returns the new count."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
+                " failures = failures + 1, next_poll_at = ? WHERE feed_id = ? RETURNING failures",
+                (now, error[:500], now, next_poll_at, feed_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+        return int(row[0]) if row else 0

@@ -93,3 +93,11 @@ class SubscriptionRepository:
             ) as cursor:
                 row = await cursor.fetchone()
         return _subscription(row) if row else None
+
+    async def keyword_phrases(self) -> dict[str, str]:
+        """Every distinct keyword key with one phrase a reader wrote for it."""
+        rows = await self._db.fetch_all(
+            "SELECT key, min(value) AS value FROM subscriptions WHERE kind = 'keyword'"
+            " GROUP BY key"
+        )
+        return {row["key"]: row["value"] for row in rows}

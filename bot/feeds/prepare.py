@@ -1,0 +1,52 @@
+"""Bytes of a feed -> storable candidates: parse, identify, classify. Pure and CPU-bound,
+so the poller runs it in a worker thread; `check-feeds` uses the same path."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.feeds.identity import canonical_link, item_key, title_key
+from bot.feeds.parse import Item, parse_feed
+from bot.topics.matcher import Matcher, PhraseIndex
+from storage.articles import Candidate
+
+
+def classify(item: Item, matcher: Matcher, keywords: PhraseIndex[str] | None) -> Candidate:
+    """Topics and reader keywords of one item; freshness is left to the caller."""
+    fields = matcher.article_tokens(item.title, item.summary, item.categories)
+    return Candidate(
+        item_key=item_key(item),
+        link=item.link,
+        canonical_link=canonical_link(item.link) if item.link else None,
+        title=item.title,
+        title_key=title_key(item.title),
+        summary=item.summary,
+        published=item.published,
+        topics=matcher.match_tokens(fields),
+        keywords=frozenset(keywords.find_all(fields)) if keywords else frozenset(),
+        fresh=True,
+    )
+
+
+def is_fresh(item: Item, now: datetime, max_age: timedelta) -> bool:
+    """Undated items count as fresh: they are new to us, and that is all we know."""
+    return item.published is None or now - item.published <= max_age
+
+
+def prepare_candidates(
+    body: bytes,
+    *,
+    content_type: str | None,
+    encoding: str | None,
+    base_url: str | None,
+    matcher: Matcher,
+    keywords: PhraseIndex[str] | None,
+    now: datetime,
+    max_age: timedelta,
+) -> list[Candidate]:
+    parsed = parse_feed(body, content_type=content_type, encoding=encoding, base_url=base_url)
+    return [
+        replace(classify(item, matcher, keywords), fresh=is_fresh(item, now, max_age))
+        for item in parsed.items
+    ]

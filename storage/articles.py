@@ -1,0 +1,231 @@
+"""Articles, the feed items that map to them, and the fan-out into the outbox.
+
+`store()` is one short transaction per polled feed: new articles, their topics and
+their outbox rows are written together, so a crash can never leave an article stored
+but not fanned out (SPEC 7.1), and a reader matched several ways gets one row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from storage.database import Database
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A feed item ready to store: identified, cleaned and classified by the caller."""
+
+    item_key: str
+    link: str | None
+    canonical_link: str | None
+    title: str
+    title_key: str
+    summary: str
+    published: datetime | None
+    topics: frozenset[str]
+    keywords: frozenset[str]  # keys of readers' keyword subscriptions it matches
+    fresh: bool  # young enough to push (MAX_ITEM_AGE_HOURS)
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    new: int = 0
+    duplicates: int = 0  # the same story already stored from another feed
+    pushed: int = 0  # new articles fanned out
+    queued: int = 0  # outbox rows written
+
+
+@dataclass(frozen=True)
+class Article:
+    article_id: int
+    link: str | None
+    title: str
+    summary: str
+    published_at: str | None
+    stored_at: str
+    topics: tuple[str, ...]
+    source: str | None  # name of the feed that first carried it
+
+
+def _article(row) -> Article:
+    return Article(
+        article_id=row["article_id"],
+        link=row["link"],
+        title=row["title"],
+        summary=row["summary"],
+        published_at=row["published_at"],
+        stored_at=row["stored_at"],
+        topics=tuple(row["topics"].split()),
+        source=row["source"],
+    )
+
+
+_SELECT = "SELECT a.*, f.name AS source FROM articles a LEFT JOIN feeds f ON f.feed_id = a.feed_id"
+
+# Every active, unpaused private reader whose topic, keyword or source subscription
+# matches; DISTINCT plus the outbox's UNIQUE (chat, article) make it one row a reader.
+_FAN_OUT = """
+INSERT OR IGNORE INTO outbox (chat_id, article_id, created_at)
+SELECT DISTINCT s.chat_id, :article_id, :now
+FROM subscriptions s JOIN chats c ON c.chat_id = s.chat_id
+WHERE c.active = 1 AND c.paused = 0 AND c.kind = 'private' AND (
+       (s.kind = 'topic' AND s.key IN (SELECT value FROM json_each(:topics)))
+    OR (s.kind = 'keyword' AND s.key IN (SELECT value FROM json_each(:keywords)))
+    OR (s.kind = 'source' AND s.key = :source))
+"""
+
+
+class ArticleRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def store(
+        self,
+        feed_id: int,
+        source_key: str,
+        candidates: Sequence[Candidate],
+        *,
+        push: bool,
+        now: datetime,
+        dedup_since: datetime,
+    ) -> StoreResult:
+        """Store the items not seen before; fan out the new, fresh ones when `push`."""
+        new = duplicates = pushed = queued = 0
+        stamp = now.isoformat(timespec="seconds")
+        async with self._db.transaction() as conn:
+            for item in candidates:
+                if await _seen(conn, feed_id, item.item_key):
+                    continue
+                existing = await _same_story(conn, item, dedup_since.isoformat(timespec="seconds"))
+                if existing is not None:
+                    duplicates += 1
+                    await _map_item(conn, feed_id, item.item_key, existing)
+                    continue
+                will_push = push and item.fresh
+                article_id = await _insert(conn, feed_id, item, stamp, will_push)
+                await _map_item(conn, feed_id, item.item_key, article_id)
+                new += 1
+                if will_push:
+                    pushed += 1
+                    queued += await _fan_out(conn, article_id, item, source_key, stamp)
+        return StoreResult(new=new, duplicates=duplicates, pushed=pushed, queued=queued)
+
+    async def latest(self, limit: int = 10) -> list[Article]:
+        rows = await self._db.fetch_all(f"{_SELECT} ORDER BY a.article_id DESC LIMIT ?", (limit,))
+        return [_article(r) for r in rows]
+
+    async def latest_by_topics(self, topic_ids: Sequence[str], limit: int = 10) -> list[Article]:
+        rows = await self._db.fetch_all(
+            f"{_SELECT} WHERE a.article_id IN (SELECT article_id FROM article_topics"
+            " WHERE topic_id IN (SELECT value FROM json_each(?)))"
+            " ORDER BY a.article_id DESC LIMIT ?",
+            (json.dumps(list(topic_ids)), limit),
+        )
+        return [_article(r) for r in rows]
+
+    async def latest_by_sources(self, names: Sequence[str], limit: int = 10) -> list[Article]:
+        rows = await self._db.fetch_all(
+            f"{_SELECT} WHERE a.article_id IN (SELECT fi.article_id FROM feed_items fi"
+            " JOIN feeds s ON s.feed_id = fi.feed_id"
+            " WHERE lower(s.name) IN (SELECT value FROM json_each(?)))"
+            " ORDER BY a.article_id DESC LIMIT ?",
+            (json.dumps([n.casefold() for n in names]), limit),
+        )
+        return [_article(r) for r in rows]
+
+    async def count_by_feed(self) -> dict[int, int]:
+        rows = await self._db.fetch_all(
+            "SELECT feed_id, count(*) AS n FROM feed_items GROUP BY feed_id"
+        )
+        return {row["feed_id"]: row["n"] for row in rows}
+
+
+async def _seen(conn: aiosqlite.Connection, feed_id: int, item_key: str) -> bool:
+    async with conn.execute(
+        "SELECT 1 FROM feed_items WHERE feed_id = ? AND item_key = ?", (feed_id, item_key)
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def _same_story(conn: aiosqlite.Connection, item: Candidate, since: str) -> int | None:
+    """An article with the same canonical link, or the same title within the window."""
+    if item.canonical_link:
+        async with conn.execute(
+            "SELECT article_id FROM articles WHERE canonical_link = ? LIMIT 1",
+            (item.canonical_link,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row:
+            return int(row[0])
+    if item.title_key:
+        async with conn.execute(
+            "SELECT article_id FROM articles WHERE title_key = ? AND stored_at >= ? LIMIT 1",
+            (item.title_key, since),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row:
+            return int(row[0])
+    return None
+
+
+async def _map_item(
+    conn: aiosqlite.Connection, feed_id: int, item_key: str, article_id: int
+) -> None:
+    await conn.execute(
+        "INSERT OR IGNORE INTO feed_items (feed_id, item_key, article_id) VALUES (?, ?, ?)",
+        (feed_id, item_key, article_id),
+    )
+
+
+async def _insert(
+    conn: aiosqlite.Connection, feed_id: int, item: Candidate, stamp: str, pushed: bool
+) -> int:
+    published = item.published.isoformat(timespec="seconds") if item.published else None
+    topics = sorted(item.topics)
+    async with conn.execute(
+        "INSERT INTO articles (feed_id, link, canonical_link, title, title_key, summary,"
+        " published_at, stored_at, topics, pushed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING article_id",
+        (
+            feed_id,
+            item.link,
+            item.canonical_link,
+            item.title,
+            item.title_key,
+            item.summary,
+            published,
+            stamp,
+            " ".join(topics),
+            int(pushed),
+        ),
+    ) as cursor:
+        article_id = int((await cursor.fetchone())[0])
+    await conn.executemany(
+        "INSERT INTO article_topics (topic_id, article_id) VALUES (?, ?)",
+        [(topic, article_id) for topic in topics],
+    )
+    return article_id
+
+
+async def _fan_out(
+    conn: aiosqlite.Connection, article_id: int, item: Candidate, source_key: str, stamp: str
+) -> int:
+    cursor = await conn.execute(
+        _FAN_OUT,
+        {
+            "article_id": article_id,
+            "now": stamp,
+            "topics": json.dumps(sorted(item.topics)),
+            "keywords": json.dumps(sorted(item.keywords)),
+            "source": source_key,
+        },
+    )
+    count = cursor.rowcount
+    await cursor.close()
+    return count

@@ -131,12 +131,20 @@ def _channel_ids(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(channels)
 
 
-def load_settings(env: Mapping[str, str]) -> Settings:
-    """Build `Settings` from a mapping of environment variables, or raise `ConfigError`."""
+def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Settings:
+    """Build `Settings` from a mapping of environment variables, or raise `ConfigError`.
+
+    `require_token=False` is for commands that never talk to Telegram (`check-feeds`): a
+    missing token is then an empty string, but a malformed one is still an error.
+    """
     token = _text(env, "BOT_TOKEN")
     if token is None:
-        raise ConfigError("BOT_TOKEN", "is not set; get a token from @BotFather and put it in .env")
-    if not _TOKEN_RE.match(token):
+        if require_token:
+            raise ConfigError(
+                "BOT_TOKEN", "is not set; get a token from @BotFather and put it in .env"
+            )
+        token = ""
+    elif not _TOKEN_RE.match(token):
         raise ConfigError(
             "BOT_TOKEN",
             "is malformed; expected '<digits>:<35 characters>' as @BotFather gives it",
@@ -175,7 +183,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         channel_ids=_channel_ids(env),
         feeds_file=_file(env, "FEEDS_FILE", DEFAULT_FEEDS_FILE),
         topics_file=_file(env, "TOPICS_FILE", DEFAULT_TOPICS_FILE),
-        poll_interval_seconds=_int(env, "POLL_INTERVAL_SECONDS", 300, 10, 86_400),
+        poll_interval_seconds=_int(env, "POLL_INTERVAL_SECONDS", 300, 1, 86_400),
         send_rate_per_second=_float(env, "SEND_RATE_PER_SECOND", 25.0, 0.1, 1_000.0),
         max_item_age_hours=_int(env, "MAX_ITEM_AGE_HOURS", 48, 1, 24 * 365),
         timezone=tz,

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from fake_telegram import FakeTelegram
+from feed_server import FeedServer
 from harness import BotProcess, Reader
 
 BOT_PROCESSES = pytest.StashKey[list[BotProcess]]()
@@ -123,3 +124,10 @@ def reader(tg: FakeTelegram) -> MakeReader:
         )
 
     return make
+
+
+@pytest_asyncio.fixture
+async def feed_server() -> AsyncIterator[FeedServer]:
+    """A local HTTP server for feeds (tests/feed_server.py)."""
+    async with FeedServer() as server:
+        yield server

@@ -161,6 +161,7 @@ class Poller:
             body_hash = hashlib.sha256(result.body).hexdigest() if result.body else None
             if result.status == 304 or (conditional and body_hash == feed.body_hash):
                 report.unchanged += 1
+                log.debug("feed %s: unchanged (HTTP %d), not parsed", feed.name, result.status)
                 await self._succeeded(feed, result, body_hash or feed.body_hash)
                 return
             now = self._clock()

@@ -68,3 +68,17 @@ def test_bad_setting_names_itself(env, name):
         load_settings(env)
     assert caught.value.name == name
     assert str(caught.value).startswith(f"{name}: ")
+
+
+def test_token_optional_when_not_required():
+    """`check-feeds` never talks to Telegram, so it runs without BOT_TOKEN."""
+    settings = load_settings({}, require_token=False)
+    assert settings.bot_token == ""
+    assert settings.feeds_file.is_file()
+    assert load_settings({"BOT_TOKEN": TOKEN}, require_token=False).bot_token == TOKEN
+
+
+def test_malformed_token_is_an_error_even_when_not_required():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"BOT_TOKEN": "not-a-token"}, require_token=False)
+    assert caught.value.name == "BOT_TOKEN"

@@ -197,7 +197,7 @@ async def test_same_story_in_two_feeds_is_one_article(start_bot, reader, feed_se
     await feed_server.wait_for_hits("/a.xml", 2)
     story = item(CHINA_ITEM, now())
     feed_server.replace("/a.xml", rss(story))
-    guid, title, _, published, summary = story
+    _, title, _, published, summary = story
     feed_server.replace(
         "/b.xml",
         rss(

@@ -120,6 +120,10 @@ class ArticleRepository:
         rows = await self._db.fetch_all(f"{_SELECT} ORDER BY a.article_id DESC LIMIT ?", (limit,))
         return [_article(r) for r in rows]
 
+    async def recent(self, limit: int) -> list[Article]:
+        """The newest `limit` articles, for searches that need the text (keywords)."""
+        return await self.latest(limit)
+
     async def latest_by_topics(self, topic_ids: Sequence[str], limit: int = 10) -> list[Article]:
         rows = await self._db.fetch_all(
             f"{_SELECT} WHERE a.article_id IN (SELECT article_id FROM article_topics"

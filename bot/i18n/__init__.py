@@ -1,4 +1,5 @@
-"""Reader-facing texts in Russian and English, kept in `ru.toml` and `en.toml` beside this file.
+"""Reader-facing texts in Russian and English: `ru.toml` and `en.toml` beside this file, and
+one file per feature in the `ru/` and `en/` folders.
 
 Texts are HTML (the bot's parse mode). Values passed to a text are escaped unless they are
 `Html`, so a reader's keyword can never inject markup; `plain()` renders for places that
@@ -39,11 +40,20 @@ class Catalogue:
 
     @classmethod
     def load(cls, folder: Path | None = None) -> Catalogue:
+        """`ru.toml`/`en.toml`, plus one file per feature in `ru/`/`en/` (same names in both)."""
         folder = folder or Path(__file__).resolve().parent
         texts = {}
         for language in LANGUAGES:
-            with (folder / f"{language}.toml").open("rb") as file:
-                texts[language] = _flatten(tomllib.load(file))
+            merged: dict[str, str] = {}
+            files = [folder / f"{language}.toml", *sorted((folder / language).glob("*.toml"))]
+            for path in files:
+                with path.open("rb") as file:
+                    flat = _flatten(tomllib.load(file))
+                clash = merged.keys() & flat.keys()
+                if clash:
+                    raise ValueError(f"{path}: keys defined twice: {sorted(clash)}")
+                merged.update(flat)
+            texts[language] = merged
         return cls(texts)
 
     def translator(self, language: str) -> Translator:

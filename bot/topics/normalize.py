@@ -40,6 +40,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -142,7 +143,9 @@ class Normalizer:
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._morph = morph if morph is not None else pymorphy3.MorphAnalyzer()
-        self._stemmer = snowballstemmer.stemmer("english")
+        # A Snowball stemmer keeps per-word state: two threads sharing one garble stems or
+        # raise IndexError. The poller classifies on worker threads, so one per thread.
+        self._stemmers = threading.local()
         self._token = functools.lru_cache(maxsize=cache_size)(self._make_token)
         self._lemmas = functools.lru_cache(maxsize=cache_size)(self._candidate_lemmas)
 
@@ -217,7 +220,13 @@ class Normalizer:
         return frozenset((lower,))
 
     def _stem(self, lower: str) -> str:
-        return _EN_STEM_OVERRIDES.get(lower) or self._stemmer.stemWord(lower)
+        override = _EN_STEM_OVERRIDES.get(lower)
+        if override:
+            return override
+        stemmer = getattr(self._stemmers, "english", None)
+        if stemmer is None:
+            stemmer = self._stemmers.english = snowballstemmer.stemmer("english")
+        return stemmer.stemWord(lower)
 
 
 def _fold(word: str) -> str:

@@ -170,3 +170,25 @@ def test_shared_analyzer_and_tiny_cache_give_the_same_result() -> None:
     first = small.tokens(text)
     assert small.tokens(text) == first
     assert all(t.lemmas == {"куба"} for t in first if t.text.startswith("Куб"))
+
+
+def test_stemming_from_many_threads_matches_one_thread():
+    """Regression: a shared Snowball stemmer raised IndexError under the poller's threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    words = [
+        f"{stem}{'x' * (n % 7)}{suffix}"
+        for n, (stem, suffix) in enumerate(
+            (s, x)
+            for s in ("export", "locali", "manufactur", "shipment", "contain", "generat")
+            for x in ("ing", "ations", "ers", "s", "ed", "ional", "ization", "fulness")
+        )
+    ] * 60
+    shared = Normalizer()
+    expected = [shared._stem(w) for w in words]
+
+    def run(offset: int) -> bool:
+        return all(shared._stem(words[i]) == expected[i] for i in range(offset, len(words), 8))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(run, range(8)))

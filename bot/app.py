@@ -24,6 +24,7 @@ from bot.feeds.catalog import FeedSpec, load_feeds_file
 from bot.feeds.fetch import Fetcher, create_session
 from bot.feeds.poller import Poller, PollSettings
 from bot.i18n import LANGUAGES, Catalogue
+from bot.news import NewsService
 from bot.readers import ReaderService
 from bot.topics.matcher import Matcher
 from bot.topics.normalize import Normalizer
@@ -139,11 +140,13 @@ async def main(settings: Settings) -> None:
             keyword_key=normalizer.phrase_key,
         )
         matcher = Matcher.from_taxonomy(taxonomy, normalizer)
+        articles = ArticleRepository(database)
+        news = NewsService(articles, readers, normalizer)
         http = create_session()
         resources.push_async_callback(http.close)
         poller = Poller(
             feeds,
-            ArticleRepository(database),
+            articles,
             subscriptions,
             Fetcher(http),
             matcher,
@@ -152,7 +155,7 @@ async def main(settings: Settings) -> None:
                 max_item_age=timedelta(hours=settings.max_item_age_hours),
             ),
         )
-        dispatcher, inflight = build_dispatcher(settings, catalogue, readers)
+        dispatcher, inflight = build_dispatcher(settings, catalogue, readers, news)
         bot = create_bot(settings)
         resources.push_async_callback(bot.session.close)
         try:

@@ -9,18 +9,20 @@ from bot.i18n import Catalogue
 from bot.middlewares.inflight import InFlightMiddleware
 from bot.middlewares.reader import ReaderMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
+from bot.news import NewsService
 from bot.readers import ReaderService
 from handlers import build_router
 
 
 def build_dispatcher(
-    settings: Settings, catalogue: Catalogue, readers: ReaderService
+    settings: Settings, catalogue: Catalogue, readers: ReaderService, news: NewsService
 ) -> tuple[Dispatcher, InFlightMiddleware]:
     """Everything a handler may ask for by parameter name is passed here (STYLE 3)."""
     dispatcher = Dispatcher(
         settings=settings,
         catalogue=catalogue,
         readers=readers,
+        news=news,
         timezone=settings.timezone,
     )
     inflight = InFlightMiddleware()

@@ -8,6 +8,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import BotCommandScopeChat, CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.i18n import Catalogue, Translator
+from bot.news import NewsService
 from bot.readers import MAX_SUBSCRIPTIONS, ReaderService, Rejected
 from bot.ui import views
 from bot.ui.callbacks import ChooseLanguage, RemoveSubscription, TopicToggle
@@ -75,6 +76,24 @@ async def unsubscribe(
         await message.answer(views.rejection_text(t, result, await readers.source_names()))
     else:
         await message.answer(views.change_text(t, result, readers.taxonomy))
+
+
+async def latest(
+    message: Message,
+    command: CommandObject,
+    reader: Chat,
+    t: Translator,
+    readers: ReaderService,
+    news: NewsService,
+    timezone: str,
+) -> None:
+    result = await news.latest(reader.chat_id, command.args)
+    if isinstance(result, Rejected):
+        await message.answer(views.rejection_text(t, result, await readers.source_names()))
+        return
+    subscribed = bool(await readers.subscriptions(reader.chat_id))
+    text = views.latest_text(t, result, subscribed, readers.taxonomy, timezone)
+    await message.answer(text)
 
 
 async def list_command(
@@ -207,6 +226,7 @@ def reader_router() -> Router:
     router.message.register(subscribe, Command("subscribe"))
     router.message.register(unsubscribe, Command("unsubscribe"))
     router.message.register(list_command, Command("list"))
+    router.message.register(latest, Command("latest"))
     router.message.register(pause, Command("pause"))
     router.message.register(resume, Command("resume"))
     router.message.register(lang, Command("lang"))

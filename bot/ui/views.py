@@ -7,10 +7,13 @@ be checked in a unit test and both languages render the same structure.
 from __future__ import annotations
 
 import html
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiogram.types import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Html, Translator
+from bot.news import Latest
 from bot.readers import (
     MAX_KEYWORD_CHARS,
     MAX_KEYWORD_WORDS,
@@ -22,6 +25,7 @@ from bot.readers import (
 )
 from bot.topics.taxonomy import Taxonomy, Topic
 from bot.ui.callbacks import ChooseLanguage, RemoveSubscription, TopicToggle
+from storage.articles import Article
 from storage.chats import Chat
 from storage.subscriptions import Subscription
 
@@ -62,14 +66,17 @@ def topics_keyboard(states: list[tuple[Topic, bool]], language: str) -> InlineKe
     )
 
 
+def target_label(kind: str, value: str, taxonomy: Taxonomy, language: str) -> str:
+    """Plain text of a topic, keyword or source, as in /list."""
+    if kind == "topic":
+        topic = taxonomy.get(value)
+        return topic_label(topic, language) if topic else value
+    return f"«{value}»" if kind == "keyword" else value
+
+
 def subscription_label(sub: Subscription, taxonomy: Taxonomy, language: str) -> str:
     """Plain text: a topic with its emoji and name, a keyword or source as written."""
-    if sub.kind == "topic":
-        topic = taxonomy.get(sub.key)
-        return topic_label(topic, language) if topic else sub.value
-    if sub.kind == "keyword":
-        return f"«{sub.value}»"
-    return sub.value
+    return target_label(sub.kind, sub.value, taxonomy, language)
 
 
 def described(t: Translator, kind: str, value: str, taxonomy: Taxonomy) -> Html:
@@ -177,3 +184,39 @@ def change_text(t: Translator, change: Change, taxonomy: Taxonomy) -> Html:
         case Outcome.NOT_FOUND:
             return t("unsubscribe.not_found", label=label)
     raise ValueError(change.outcome)
+
+
+LATEST_TITLE_CHARS = 200
+
+
+def latest_line(article: Article, zone: ZoneInfo) -> str:
+    """`<a href=link>Title</a> · source · 26.11 14:05`, everything external escaped."""
+    title = article.title or article.link or "…"
+    if len(title) > LATEST_TITLE_CHARS:
+        title = title[: LATEST_TITLE_CHARS - 1].rstrip() + "…"
+    text = html.escape(title, quote=False)
+    if article.link:
+        text = f'<a href="{html.escape(article.link, quote=True)}">{text}</a>'
+    moment = datetime.fromisoformat(article.published_at or article.stored_at)
+    parts = [text, *([html.escape(article.source)] if article.source else [])]
+    parts.append(moment.astimezone(zone).strftime("%d.%m %H:%M"))
+    return " · ".join(parts)
+
+
+def latest_text(
+    t: Translator, latest: Latest, subscribed: bool, taxonomy: Taxonomy, timezone: str
+) -> Html:
+    """The /latest reply (SPEC 4.6): a numbered list of linked titles, newest first."""
+    if latest.target is None:
+        if not latest.articles:
+            key = "latest.empty_subscriptions" if subscribed else "latest.no_subscriptions"
+            return t(key)
+        header = t("latest.header_subscriptions")
+    else:
+        label = target_label(latest.target.kind, latest.target.value, taxonomy, t.language)
+        if not latest.articles:
+            return t("latest.empty_target", label=label)
+        header = t("latest.header_target", label=label)
+    zone = ZoneInfo(timezone)
+    lines = [f"{n}. {latest_line(a, zone)}" for n, a in enumerate(latest.articles, start=1)]
+    return Html("\n".join([header, *lines]))

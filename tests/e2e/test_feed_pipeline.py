@@ -5,43 +5,13 @@ a feed" proves cycle n finished: tests wait on hits, never on time.
 """
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
-from xml.sax.saxutils import escape
+from datetime import timedelta
 
 import pytest
 from feed_server import read_fixture
+from feedgen import feeds_toml, now, rss
 
 FAST = {"POLL_INTERVAL_SECONDS": "1"}
-
-
-def rss(*items, title="Test feed"):
-    """A small RSS 2.0 document; items are (guid, title, link, published, summary)."""
-    body = "".join(
-        "<item>"
-        f"<guid isPermaLink='false'>{escape(guid)}</guid><title>{escape(title)}</title>"
-        f"<link>{escape(link)}</link><pubDate>{format_datetime(published)}</pubDate>"
-        f"<description>{escape(summary)}</description></item>"
-        for guid, title, link, published, summary in items
-    )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-        f"<title>{escape(title)}</title><link>https://news.example/</link>{body}"
-        "</channel></rss>"
-    ).encode()
-
-
-def now():
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def feeds_toml(server, *paths, encoding=None):
-    lines = []
-    for path in paths:
-        lines += ["[[feeds]]", f'url = "{server.url(path)}"', f'name = "{path.strip("/")}"']
-        if encoding and path in encoding:
-            lines.append(f'encoding = "{encoding[path]}"')
-    return "\n".join(lines) + "\n"
 
 
 def query(bot, sql, params=()):

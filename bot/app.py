@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import html
 import logging
 import signal
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiogram import Bot, Dispatcher
@@ -19,26 +22,34 @@ from aiogram.types import BotCommandScopeAllPrivateChats
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import ConfigError, Settings
+from bot.delivery.channels import seed_channels
+from bot.delivery.pacing import Pacer
+from bot.delivery.sender import Sender
 from bot.dispatcher import build_dispatcher
 from bot.feeds.catalog import FeedSpec, load_feeds_file
 from bot.feeds.fetch import Fetcher, create_session
 from bot.feeds.poller import Poller, PollSettings
 from bot.i18n import LANGUAGES, Catalogue
+from bot.middlewares.inflight import InFlightMiddleware
 from bot.news import NewsService
 from bot.readers import ReaderService
 from bot.topics.matcher import Matcher
 from bot.topics.normalize import Normalizer
-from bot.topics.taxonomy import TaxonomyError, load_taxonomy
+from bot.topics.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from bot.ui.views import bot_commands
 from storage.articles import ArticleRepository
+from storage.channels import ChannelRepository
 from storage.chats import ChatRepository
 from storage.database import Database
 from storage.feeds import FeedRepository
+from storage.outbox import OutboxRepository
 from storage.subscriptions import SubscriptionRepository
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 5.0
+# Updates in hand, then the message being sent: together inside SPEC 2's 10 s.
+SHUTDOWN_GRACE_SECONDS = 4.0
+SENDER_GRACE_SECONDS = 3.0
 
 
 async def open_database(settings: Settings) -> Database:
@@ -115,6 +126,68 @@ def create_scheduler(settings: Settings, poller: Poller) -> AsyncIOScheduler:
     return scheduler
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What `main()` runs, built by `assemble()` (separate so that the order of the
+    shutdown callbacks reads in one place)."""
+
+    bot: Bot
+    dispatcher: Dispatcher
+    inflight: InFlightMiddleware
+    poller: Poller
+    sender: Sender
+    channels: ChannelRepository
+
+
+async def assemble(
+    settings: Settings,
+    taxonomy: Taxonomy,
+    catalogue: Catalogue,
+    feed_specs: list[FeedSpec],
+    resources: contextlib.AsyncExitStack,
+) -> Parts:
+    database = await open_database(settings)
+    resources.push_async_callback(database.close)
+    feeds = FeedRepository(database)
+    await seed_feeds(feeds, feed_specs)
+    normalizer = Normalizer()
+    subscriptions = SubscriptionRepository(database)
+    chats = ChatRepository(database)
+    readers = ReaderService(
+        chats, subscriptions, feeds, taxonomy, keyword_key=normalizer.phrase_key
+    )
+    articles = ArticleRepository(database)
+    news = NewsService(articles, readers, normalizer)
+    dispatcher, inflight = build_dispatcher(settings, catalogue, readers, news)
+
+    bot = create_bot(settings)
+    resources.push_async_callback(bot.session.close)
+    sender = Sender(
+        bot,
+        OutboxRepository(database),
+        chats,
+        catalogue,
+        Pacer(settings.send_rate_per_second),
+        alert=functools.partial(alert_admins, bot, settings.admin_ids),
+        shutdown_grace=SENDER_GRACE_SECONDS,
+    )
+    http = create_session()
+    resources.push_async_callback(http.close)
+    poller = Poller(
+        feeds,
+        articles,
+        subscriptions,
+        Fetcher(http),
+        Matcher.from_taxonomy(taxonomy, normalizer),
+        PollSettings(
+            interval=timedelta(seconds=settings.poll_interval_seconds),
+            max_item_age=timedelta(hours=settings.max_item_age_hours),
+        ),
+        on_queued=sender.wake,
+    )
+    return Parts(bot, dispatcher, inflight, poller, sender, ChannelRepository(database))
+
+
 async def main(settings: Settings) -> None:
     try:
         taxonomy = load_taxonomy(settings.topics_file)
@@ -125,47 +198,20 @@ async def main(settings: Settings) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
 
+    # Closed in reverse order: scheduler, poller, sender, HTTP, Bot session, database.
     async with contextlib.AsyncExitStack() as resources:
-        database = await open_database(settings)
-        resources.push_async_callback(database.close)
-        feeds = FeedRepository(database)
-        await seed_feeds(feeds, feed_specs)
-        normalizer = Normalizer()
-        subscriptions = SubscriptionRepository(database)
-        readers = ReaderService(
-            ChatRepository(database),
-            subscriptions,
-            feeds,
-            taxonomy,
-            keyword_key=normalizer.phrase_key,
-        )
-        matcher = Matcher.from_taxonomy(taxonomy, normalizer)
-        articles = ArticleRepository(database)
-        news = NewsService(articles, readers, normalizer)
-        http = create_session()
-        resources.push_async_callback(http.close)
-        poller = Poller(
-            feeds,
-            articles,
-            subscriptions,
-            Fetcher(http),
-            matcher,
-            PollSettings(
-                interval=timedelta(seconds=settings.poll_interval_seconds),
-                max_item_age=timedelta(hours=settings.max_item_age_hours),
-            ),
-        )
-        dispatcher, inflight = build_dispatcher(settings, catalogue, readers, news)
-        bot = create_bot(settings)
-        resources.push_async_callback(bot.session.close)
+        parts = await assemble(settings, taxonomy, catalogue, feed_specs, resources)
         try:
-            await _start_up_calls(bot, catalogue)
-            scheduler = create_scheduler(settings, poller)
+            await _start_up_calls(parts.bot, catalogue)
+            await seed_channels(parts.bot, parts.channels, settings.channel_ids)
+            sender_task = asyncio.create_task(parts.sender.run(stop), name="sender")
+            resources.push_async_callback(_finish, sender_task, stop)
+            scheduler = create_scheduler(settings, parts.poller)
             scheduler.start()
-            resources.push_async_callback(poller.stop)
+            resources.push_async_callback(parts.poller.stop)
             resources.callback(scheduler.shutdown, wait=False)
-            await poll_until_stopped(dispatcher, bot, stop)
-            if not await inflight.wait_idle(SHUTDOWN_GRACE_SECONDS):
+            await poll_until_stopped(parts.dispatcher, parts.bot, stop)
+            if not await parts.inflight.wait_idle(SHUTDOWN_GRACE_SECONDS):
                 log.warning("stopping with updates still being handled")
         except TelegramUnauthorizedError:
             raise ConfigError(
@@ -173,6 +219,22 @@ async def main(settings: Settings) -> None:
                 "Telegram rejected the token (401 Unauthorized); check it with @BotFather",
             ) from None
     log.info("stopped")
+
+
+async def _finish(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Stop a background task that watches `stop`, and surface its failure in the log."""
+    stop.set()
+    try:
+        await task
+    except Exception:
+        log.exception("%s failed", task.get_name())
+
+
+async def alert_admins(bot: Bot, admin_ids: frozenset[int], text: str) -> None:
+    """A RetryAfter over 10 minutes (SPEC 8b): tell every admin, best effort."""
+    for admin_id in admin_ids:
+        with contextlib.suppress(TelegramAPIError, TelegramNetworkError):
+            await bot.send_message(admin_id, "⚠️ " + html.escape(text))
 
 
 async def _start_up_calls(bot: Bot, catalogue: Catalogue) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import aiosqlite
 
+from storage.channels import queue_article
 from storage.database import Database
 
 
@@ -114,6 +115,7 @@ class ArticleRepository:
                 if will_push:
                     pushed += 1
                     queued += await _fan_out(conn, article_id, item, source_key, stamp)
+                    queued += await queue_article(conn, article_id, sorted(item.topics), stamp)
         return StoreResult(new=new, duplicates=duplicates, pushed=pushed, queued=queued)
 
     async def latest(self, limit: int = 10) -> list[Article]:

@@ -76,7 +76,7 @@ class Poller:
         self._fetcher = fetcher
         self._matcher = matcher
         self._settings = settings
-        self._on_queued = on_queued
+        self._on_queued = on_queued  # the sender's wake(): rows are waiting
         self._clock = clock
         self._keywords: PhraseIndex[str] = PhraseIndex(matcher.normalizer)
         self._keyword_phrases: dict[str, str] = {}

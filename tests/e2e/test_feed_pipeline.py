@@ -66,8 +66,10 @@ async def test_backlog_is_stored_not_pushed_and_new_items_are_queued(
     title, topics, pushed = rows[1]
     assert title == CHINA_ITEM[1] and pushed == 1
     assert {"china", "localization"} <= set(topics.split())
-    # Matched by two topics, queued once.
-    assert query(bot, "SELECT chat_id, status FROM outbox") == [(ann.chat_id, "pending")]
+    # Matched by two topics, queued once, and pushed.
+    assert query(bot, "SELECT chat_id FROM outbox") == [(ann.chat_id,)]
+    push = await ann.expect_message(contains=CHINA_ITEM[1])
+    assert "#china" in push["text"]
 
 
 async def test_keyword_and_source_subscriptions_and_paused_readers(start_bot, reader, feed_server):

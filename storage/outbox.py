@@ -1,0 +1,287 @@
+"""The outbox (SPEC 7): one row per (chat, article), drained by the sender.
+
+Life of a row: `pending` -> `sending` (claimed, the send may be under way) -> `sent`, or
+back to `pending` with a `not_before` (retry, pacing), or `failed` / `dropped`. A crash
+leaves claimed rows in `sending`; `release_in_flight()` at start-up puts them back, so
+nothing is lost and only a row whose send was actually in flight can go out twice
+(SPEC 7.4).
+
+`claim()` returns everything the message needs (article, source, chat kind, language,
+forum thread) in one query per batch, and `record()` writes a batch of results in one
+transaction: the sender's throughput is bound by Telegram, not by SQLite round trips.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.database import Database
+
+STATUSES = ("pending", "sending", "sent", "failed", "dropped")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A claimed row with what rendering and pacing need."""
+
+    outbox_id: int
+    chat_id: int
+    article_id: int
+    priority: int
+    attempts: int  # failed attempts so far
+    chat_kind: str  # private | group | supergroup | channel
+    language: str
+    thread_id: int | None  # forum topic of a group target
+    title: str
+    summary: str
+    link: str | None
+    source: str | None  # name of the feed that first carried the article
+    topics: tuple[str, ...]
+
+    @property
+    def is_private(self) -> bool:
+        """Telegram's per-chat limit is 1/s for private chats, 20/min for groups and channels."""
+        return self.chat_kind == "private" and self.chat_id > 0
+
+
+@dataclass(frozen=True)
+class Sent:
+    outbox_id: int
+    message_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Back to `pending`. `attempt` counts a failed attempt (False: pacing, shutdown)."""
+
+    outbox_id: int
+    not_before: datetime | None = None
+    error: str | None = None
+    attempt: bool = True
+
+
+@dataclass(frozen=True)
+class Failed:
+    outbox_id: int
+    error: str
+
+
+Outcome = Sent | Retry | Failed
+
+# The redundant `status IN (...)` term lets SQLite use the partial index `outbox_queue`
+# (it cannot infer it from `status = 'pending'`); without it every claim scans the table.
+_CLAIM = """
+SELECT o.outbox_id, o.chat_id, o.article_id, o.priority, o.attempts,
+       c.kind AS chat_kind, c.language, c.thread_id, c.active, c.paused,
+       a.title, a.summary, a.link, a.topics, f.name AS source
+FROM outbox o
+JOIN chats c ON c.chat_id = o.chat_id
+JOIN articles a ON a.article_id = o.article_id
+LEFT JOIN feeds f ON f.feed_id = a.feed_id
+WHERE o.status IN ('pending', 'sending') AND o.status = 'pending'
+  AND (o.not_before IS NULL OR o.not_before <= :now)
+ORDER BY o.priority DESC, o.outbox_id
+LIMIT :limit
+"""
+
+
+def _row(row) -> OutboxRow:
+    return OutboxRow(
+        outbox_id=row["outbox_id"],
+        chat_id=row["chat_id"],
+        article_id=row["article_id"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        chat_kind=row["chat_kind"],
+        language=row["language"],
+        thread_id=row["thread_id"],
+        title=row["title"],
+        summary=row["summary"],
+        link=row["link"],
+        source=row["source"],
+        topics=tuple(row["topics"].split()),
+    )
+
+
+def _error(text: str | None) -> str | None:
+    """Errors are kept for operators; Telegram descriptions are short, ours are bounded."""
+    return None if text is None else text[:500]
+
+
+class OutboxRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(self, limit: int, now: datetime) -> list[OutboxRow]:
+        """Due pending rows, highest priority first then oldest, marked `sending`.
+
+        Rows of chats that went inactive or paused after the row was written are
+        dropped here instead (SPEC 7.6: they get nothing), and others claimed in their
+        place: fewer than `limit` rows means nothing else is due."""
+        live: list = []
+        async with self._db.transaction() as conn:
+            while len(live) < limit:
+                wanted = limit - len(live)
+                params = {"now": _stamp(now), "limit": wanted}
+                async with conn.execute(_CLAIM, params) as cursor:
+                    found = await cursor.fetchall()
+                usable = [r for r in found if r["active"] and not r["paused"]]
+                gone = [r["outbox_id"] for r in found if not (r["active"] and not r["paused"])]
+                if usable:
+                    await conn.execute(
+                        "UPDATE outbox SET status = 'sending'"
+                        " WHERE outbox_id IN (SELECT value FROM json_each(?))",
+                        (json.dumps([r["outbox_id"] for r in usable]),),
+                    )
+                if gone:
+                    await conn.execute(
+                        "UPDATE outbox SET status = 'dropped',"
+                        " last_error = 'chat inactive or paused'"
+                        " WHERE outbox_id IN (SELECT value FROM json_each(?))",
+                        (json.dumps(gone),),
+                    )
+                live.extend(usable)
+                if len(found) < wanted:  # the due queue is empty
+                    break
+        return [_row(r) for r in live]
+
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        """Write a batch of send results in one transaction."""
+        sent = [(o.message_id, _stamp(o.at), o.outbox_id) for o in outcomes if isinstance(o, Sent)]
+        retry = [
+            (
+                _stamp(o.not_before) if o.not_before else None,
+                int(o.attempt),
+                _error(o.error),
+                o.outbox_id,
+            )
+            for o in outcomes
+            if isinstance(o, Retry)
+        ]
+        failed = [(_error(o.error), o.outbox_id) for o in outcomes if isinstance(o, Failed)]
+        if not (sent or retry or failed):
+            return
+        async with self._db.transaction() as conn:
+            if sent:
+                await conn.executemany(
+                    "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?"
+                    " WHERE outbox_id = ?",
+                    sent,
+                )
+            if retry:
+                await conn.executemany(
+                    "UPDATE outbox SET status = 'pending', not_before = ?,"
+                    " attempts = attempts + ?, last_error = coalesce(?, last_error)"
+                    " WHERE outbox_id = ?",
+                    retry,
+                )
+            if failed:
+                await conn.executemany(
+                    "UPDATE outbox SET status = 'failed', attempts = attempts + 1,"
+                    " last_error = ? WHERE outbox_id = ?",
+                    failed,
+                )
+
+    async def mark_sent(self, outbox_id: int, message_id: int, now: datetime) -> None:
+        await self.record([Sent(outbox_id, message_id, now)])
+
+    async def retry_later(self, outbox_id: int, error: str, not_before: datetime) -> None:
+        """Back to pending after a failed attempt (attempts + 1)."""
+        await self.record([Retry(outbox_id, not_before, error)])
+
+    async def mark_failed(self, outbox_id: int, error: str) -> None:
+        await self.record([Failed(outbox_id, error)])
+
+    async def release(self, outbox_ids: Iterable[int]) -> int:
+        """Claimed rows that were never sent go back to pending, attempts unchanged."""
+        ids = list(outbox_ids)
+        if not ids:
+            return 0
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
+                " AND outbox_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            )
+            return cursor.rowcount
+
+    async def release_in_flight(self) -> int:
+        """At start-up: rows a crash left in `sending` go back to pending (SPEC 7.4).
+
+        Call it before the sender starts and never while one runs: it cannot tell a
+        crashed send from a live one."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
+            )
+            return cursor.rowcount
+
+    async def drop_chat(self, chat_id: int, reason: str) -> int:
+        """Every pending or in-flight row of a chat becomes `dropped` (blocked, kicked...)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE outbox SET status = 'dropped', last_error = ?"
+                " WHERE chat_id = ? AND status IN ('pending', 'sending')",
+                (_error(reason), chat_id),
+            )
+            return cursor.rowcount
+
+    async def move_chat(self, old_id: int, new_id: int, now: datetime) -> None:
+        """A group became a supergroup (`migrate_to_chat_id`): it keeps its settings,
+        subscriptions and queue under the new id (SPEC 8.4).
+
+        Usually a rename (chats.chat_id cascades to outbox and subscriptions). When the
+        new id is already known (the bot saw the supergroup first), the old chat is merged
+        into it and deleted."""
+        stamp = _stamp(now)
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT chat_id FROM chats WHERE chat_id IN (?, ?)", (old_id, new_id)
+            ) as cursor:
+                known = {row[0] for row in await cursor.fetchall()}
+            if old_id not in known:  # moved already (two sends learned it at once)
+                return
+            if new_id not in known:
+                await conn.execute(
+                    "UPDATE chats SET chat_id = ?, kind = 'supergroup', updated_at = ?"
+                    " WHERE chat_id = ?",
+                    (new_id, stamp, old_id),
+                )
+                return
+            await conn.execute(
+                "UPDATE chats SET kind = 'supergroup', updated_at = :now,"
+                " target = max(target, (SELECT o.target FROM chats o WHERE o.chat_id = :old)),"
+                " title = coalesce(title, (SELECT o.title FROM chats o WHERE o.chat_id = :old)),"
+                " username = coalesce(username,"
+                " (SELECT o.username FROM chats o WHERE o.chat_id = :old))"
+                " WHERE chat_id = :new",
+                {"now": stamp, "old": old_id, "new": new_id},
+            )
+            await conn.execute(
+                "UPDATE OR IGNORE subscriptions SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
+            )
+            await conn.execute(
+                "UPDATE OR IGNORE outbox SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
+            )
+            await conn.execute("DELETE FROM chats WHERE chat_id = ?", (old_id,))
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per status, every status present (for /stats and /metrics)."""
+        rows = await self._db.fetch_all("SELECT status, count(*) AS n FROM outbox GROUP BY status")
+        found = {row["status"]: row["n"] for row in rows}
+        return {status: found.get(status, 0) for status in STATUSES}
+
+    async def pending_count(self) -> int:
+        """The queue's depth: rows waiting or in flight."""
+        row = await self._db.fetch_one(
+            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"
+        )
+        return int(row[0]) if row else 0

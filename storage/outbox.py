@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiosqlite
+
 from storage.database import Database
 
 STATUSES = ("pending", "sending", "sent", "failed", "dropped")
@@ -33,13 +35,15 @@ class OutboxRow:
 
     outbox_id: int
     chat_id: int
-    article_id: int
+    article_id: int | None
+    text: str | None  # pre-rendered HTML of a row that is not an article (a digest)
+    silent: bool  # disable_notification: quiet hours
     priority: int
     attempts: int  # failed attempts so far
     chat_kind: str  # private | group | supergroup | channel
     language: str
     thread_id: int | None  # forum topic of a group target
-    title: str
+    title: str  # article fields: empty for a row with its own text
     summary: str
     link: str | None
     source: str | None  # name of the feed that first carried the article
@@ -79,12 +83,12 @@ Outcome = Sent | Retry | Failed
 # The redundant `status IN (...)` term lets SQLite use the partial index `outbox_queue`
 # (it cannot infer it from `status = 'pending'`); without it every claim scans the table.
 _CLAIM = """
-SELECT o.outbox_id, o.chat_id, o.article_id, o.priority, o.attempts,
+SELECT o.outbox_id, o.chat_id, o.article_id, o.text, o.silent, o.priority, o.attempts,
        c.kind AS chat_kind, c.language, c.thread_id, c.active, c.paused,
        a.title, a.summary, a.link, a.topics, f.name AS source
 FROM outbox o
 JOIN chats c ON c.chat_id = o.chat_id
-JOIN articles a ON a.article_id = o.article_id
+LEFT JOIN articles a ON a.article_id = o.article_id
 LEFT JOIN feeds f ON f.feed_id = a.feed_id
 WHERE o.status IN ('pending', 'sending') AND o.status = 'pending'
   AND (o.not_before IS NULL OR o.not_before <= :now)
@@ -98,16 +102,18 @@ def _row(row) -> OutboxRow:
         outbox_id=row["outbox_id"],
         chat_id=row["chat_id"],
         article_id=row["article_id"],
+        text=row["text"],
+        silent=bool(row["silent"]),
         priority=row["priority"],
         attempts=row["attempts"],
         chat_kind=row["chat_kind"],
         language=row["language"],
         thread_id=row["thread_id"],
-        title=row["title"],
-        summary=row["summary"],
+        title=row["title"] or "",
+        summary=row["summary"] or "",
         link=row["link"],
         source=row["source"],
-        topics=tuple(row["topics"].split()),
+        topics=tuple((row["topics"] or "").split()),
     )
 
 
@@ -285,3 +291,25 @@ class OutboxRepository:
             "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"
         )
         return int(row[0]) if row else 0
+
+
+async def queue_message(
+    conn: aiosqlite.Connection,
+    chat_id: int,
+    text: str,
+    now: datetime | str,
+    *,
+    priority: int = 0,
+    silent: bool = False,
+) -> int:
+    """One outbox row carrying its own HTML text (a digest, a notice); returns its id.
+
+    Runs on the caller's open connection, inside its transaction; it never commits."""
+    stamp = now if isinstance(now, str) else _stamp(now)
+    async with conn.execute(
+        "INSERT INTO outbox (chat_id, text, silent, priority, created_at)"
+        " VALUES (?, ?, ?, ?, ?) RETURNING outbox_id",
+        (chat_id, text, int(silent), priority, stamp),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0])

@@ -57,10 +57,11 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import Message
+from aiogram.types import LinkPreviewOptions, Message
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.render import link_preview, render_html, render_plain
+from bot.feeds.parse import html_to_text
 from bot.i18n import Catalogue, Translator
 from storage.chats import ChatRepository
 from storage.outbox import Failed, OutboxRepository, OutboxRow, Outcome, Retry, Sent
@@ -441,12 +442,19 @@ class Sender:
         t = self._translators.get(row.language)
         if t is None:
             t = self._translators[row.language] = self._catalogue.translator(row.language)
+        if row.text is not None:
+            text = html_to_text(row.text) if plain else row.text
+            preview = LinkPreviewOptions(is_disabled=True)
+        else:
+            text = render_plain(row, t) if plain else render_html(row, t)
+            preview = link_preview(row)
         return await self._bot.send_message(
             chat_id=chat_id,
-            text=render_plain(row, t) if plain else render_html(row, t),
+            text=text,
             parse_mode=None if plain else ParseMode.HTML,
-            link_preview_options=link_preview(row),
+            link_preview_options=preview,
             disable_web_page_preview=None,  # the bot default would contradict the options
+            disable_notification=row.silent or None,
             message_thread_id=row.thread_id,
             request_timeout=self._request_timeout,
         )

@@ -279,3 +279,27 @@ async def test_move_chat_twice_is_harmless(db, outbox):
     await outbox.move_chat(-5, -1005, NOW)
     await outbox.move_chat(-5, -1005, NOW)  # a second send learned it at the same time
     assert [r["chat_id"] for r in await db.fetch_all("SELECT chat_id FROM chats")] == [-1005]
+
+
+async def test_message_rows_carry_their_own_text_and_silence(tmp_path):
+    """Digests and notices: rows with text instead of an article (migration 0004)."""
+    from storage.database import Database
+    from storage.outbox import OutboxRepository, queue_message
+
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO chats (chat_id, created_at, updated_at) VALUES (7, 'x', 'x')"
+            )
+            await queue_message(conn, 7, "<b>Digest</b>", "2026-11-26T08:00:00+00:00", silent=True)
+        (row,) = await OutboxRepository(db).claim(10, datetime(2026, 11, 26, 9, tzinfo=UTC))
+        assert (row.chat_id, row.article_id, row.text, row.silent) == (
+            7,
+            None,
+            "<b>Digest</b>",
+            True,
+        )
+        assert row.title == "" and row.topics == ()
+    finally:
+        await db.close()

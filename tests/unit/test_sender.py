@@ -567,3 +567,32 @@ async def test_a_busy_channel_is_spread_within_its_limits(db, tg, make_sender, c
     assert max(sum(1 for t in times if start <= t < start + 60) for start in times) <= 20
     assert sender.stats.deferred > 0
     assert {r["attempts"] for r in await db.fetch_all("SELECT attempts FROM outbox")} == {0}
+
+
+async def test_message_rows_are_sent_as_written_and_silent_ones_without_sound(
+    db, tg, make_sender
+):
+    from storage.outbox import queue_message
+
+    await add_chat(db, ANN)
+    async with db.transaction() as conn:
+        await queue_message(conn, ANN, "<b>Digest</b> &amp; more", STAMP, silent=True)
+        await queue_message(conn, ANN, "<b>Loud</b>", STAMP)
+    await make_sender().run_until_idle()
+    quiet, loud = sends(tg, ANN)
+    assert quiet.params["text"] == "<b>Digest</b> &amp; more"
+    assert quiet.params["disable_notification"] is True
+    assert quiet.params["link_preview_options"] == {"is_disabled": True}
+    assert "disable_notification" not in loud.params
+
+
+async def test_message_row_with_bad_markup_falls_back_to_its_plain_text(db, tg, make_sender):
+    from storage.outbox import queue_message
+
+    await add_chat(db, ANN)
+    async with db.transaction() as conn:
+        await queue_message(conn, ANN, "<b>Digest <unclosed> &amp; more</b>", STAMP)
+    await make_sender().run_until_idle()
+    failed, plain = sends(tg, ANN)
+    assert not failed.ok and plain.ok
+    assert plain.params["text"] == "Digest & more" and "parse_mode" not in plain.params

@@ -92,11 +92,14 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A short write transaction: committed on success, rolled back on any error."""
         async with self._write_lock:
-            await self.connection.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a task cancelled while BEGIN runs must still roll back,
+                # or the connection stays in a transaction and every later one fails.
+                await self.connection.execute("BEGIN IMMEDIATE")
                 yield self.connection
             except BaseException:
-                await self.connection.rollback()
+                if self.connection.in_transaction:
+                    await self.connection.rollback()
                 raise
             await self.connection.commit()
 

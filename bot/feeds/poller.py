@@ -150,35 +150,43 @@ class Poller:
         self._keywords, self._keyword_phrases = index, phrases
 
     async def _poll_feed(self, feed: Feed, report: PollReport) -> None:
+        """Poll one feed; whatever goes wrong is recorded against this feed alone."""
         report.polled += 1
-        conditional = self._settings.conditional
         try:
-            result = await self._fetcher.fetch(
-                feed.url,
-                etag=feed.etag if conditional else None,
-                last_modified=feed.last_modified if conditional else None,
-            )
-            body_hash = hashlib.sha256(result.body).hexdigest() if result.body else None
-            if result.status == 304 or (conditional and body_hash == feed.body_hash):
-                report.unchanged += 1
-                log.debug("feed %s: unchanged (HTTP %d), not parsed", feed.name, result.status)
-                await self._succeeded(feed, result, body_hash or feed.body_hash)
-                return
-            now = self._clock()
-            candidates = await asyncio.to_thread(
-                prepare_candidates,
-                result.body or b"",
-                content_type=result.content_type,
-                encoding=feed.encoding,
-                base_url=result.url,
-                matcher=self._matcher,
-                keywords=self._keywords,
-                now=now,
-                max_age=self._settings.max_item_age,
-            )
+            await self._fetch_and_store(feed, report)
         except (FetchError, ParseError) as error:
             await self._failed(feed, error.reason, report)
+        except Exception as error:  # a bug must cost one feed, not the cycle (STYLE 11)
+            log.exception("feed %s: unexpected error", feed.name)
+            await self._failed(feed, f"internal error: {type(error).__name__}", report)
+
+    async def _fetch_and_store(self, feed: Feed, report: PollReport) -> None:
+        conditional = self._settings.conditional
+        result = await self._fetcher.fetch(
+            feed.url,
+            etag=feed.etag if conditional else None,
+            last_modified=feed.last_modified if conditional else None,
+        )
+        body_hash = hashlib.sha256(result.body).hexdigest() if result.body else None
+        # An empty body is never "unchanged": it must not prime a new feed (SPEC 6.5).
+        unchanged_body = body_hash is not None and body_hash == feed.body_hash
+        if result.status == 304 or (conditional and unchanged_body):
+            report.unchanged += 1
+            log.debug("feed %s: unchanged (HTTP %d), not parsed", feed.name, result.status)
+            await self._succeeded(feed, result, body_hash or feed.body_hash)
             return
+        now = self._clock()
+        candidates = await asyncio.to_thread(
+            prepare_candidates,
+            result.body or b"",
+            content_type=result.content_type,
+            encoding=feed.encoding,
+            base_url=result.url,
+            matcher=self._matcher,
+            keywords=self._keywords,
+            now=now,
+            max_age=self._settings.max_item_age,
+        )
         stored = await self._articles.store(
             feed.feed_id,
             feed.name.casefold(),

@@ -16,7 +16,8 @@ from types import MappingProxyType
 from typing import Any
 
 LANGS: tuple[str, ...] = ("ru", "en")
-_ID_RE = re.compile(r"[a-z_]+")
+# Ids travel in callback data (64 bytes with the prefix) and hashtags: keep them short.
+_ID_RE = re.compile(r"[a-z_]{1,32}")
 
 
 class TaxonomyError(ValueError):
@@ -91,7 +92,7 @@ def _topic(raw: Any, where: str) -> Topic:
         raise TaxonomyError(f"{where}: each [[topics]] entry must be a table")
     topic_id = raw.get("id")
     if not isinstance(topic_id, str) or not _ID_RE.fullmatch(topic_id):
-        raise TaxonomyError(f"{where}: id {topic_id!r} must match [a-z_]+")
+        raise TaxonomyError(f"{where}: id {topic_id!r} must be 1-32 of a-z and _")
     where = f"{where} (id {topic_id!r})"
     emoji = raw.get("emoji", "")
     if not isinstance(emoji, str):

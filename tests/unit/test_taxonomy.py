@@ -118,9 +118,10 @@ def test_exclude_is_optional(tmp_path: Path) -> None:
     ("text", "message"),
     [
         (GOOD_TOPIC + GOOD_TOPIC, "duplicate id 'trade'"),
-        (GOOD_TOPIC.replace('"trade"', '"Trade"'), "id 'Trade' must match"),
-        (GOOD_TOPIC.replace('"trade"', '"trade-2"'), "id 'trade-2' must match"),
-        (GOOD_TOPIC.replace('id = "trade"\n', ""), "id None must match"),
+        (GOOD_TOPIC.replace('"trade"', '"Trade"'), "id 'Trade' must be 1-32"),
+        (GOOD_TOPIC.replace('"trade"', '"trade-2"'), "id 'trade-2' must be 1-32"),
+        (GOOD_TOPIC.replace('id = "trade"\n', ""), "id None must be 1-32"),
+        (GOOD_TOPIC.replace('"trade"', '"' + "t" * 33 + '"'), "must be 1-32"),
         (GOOD_TOPIC.replace('en = "Foreign trade"\n', ""), "(id 'trade'): name.en is missing"),
         (GOOD_TOPIC.replace('ru = "Внешняя торговля"', 'ru = " "'), "name.ru is missing"),
         (GOOD_TOPIC.replace('["экспорт"]', '"экспорт"'), "keywords.ru must be a list"),

@@ -2,9 +2,10 @@
 
 Three limits, from the Bot API FAQ: about 30 messages a second overall (we use
 SEND_RATE_PER_SECOND), one message a second to one chat, and 20 a minute to one group or
-channel. The per-chat limits are kept as the times of the last sends, not as token
-buckets: Telegram (and the test server) count a *sliding* window, and a bucket that
-refills 20/min would allow 21 sends inside one minute after a burst. A 429's
+channel. The limits are kept as the times of the last sends, not only as token buckets:
+Telegram (and the test server) count a *sliding* window, and a bucket that refills
+20/min would allow 21 sends inside one minute after a burst (likewise, the global bucket
+alone let SEND_RATE_PER_SECOND plus its burst through in one second). A 429's
 `retry_after` pauses everything (`pause_until`).
 
 Times are the caller's monotonic seconds. A small `margin` absorbs the difference between
@@ -36,8 +37,9 @@ class Pacer:
         """None disables a limit (benchmarks against a local server, tests).
 
         The global bucket holds `rate * burst_seconds` sends (at least one), so a busy
-        sender need not sleep between every two messages: with 25/s that is 2.5, and any
-        one second still sees at most 27.5 sends, under Telegram's 30."""
+        sender need not sleep between every two messages; on top of it, no window of one
+        second (plus `margin`) ever holds more than `rate` sends, burst or not (SPEC 7.2
+        makes SEND_RATE_PER_SECOND a ceiling; an operator may set it to Telegram's 30)."""
         if rate_per_second is not None and rate_per_second <= 0:
             raise ValueError("rate_per_second must be positive")
         self._global = (
@@ -45,6 +47,12 @@ class Pacer:
             if rate_per_second
             else None
         )
+        # The ceiling: at most `per_window` sends in any `window` seconds (for a rate
+        # under 1/s, one send per 1/rate seconds).
+        per_window = max(1, math.floor(rate_per_second or 1))
+        self._global_cap = per_window if rate_per_second else None
+        self._global_window = max(1.0, per_window / (rate_per_second or 1)) + margin
+        self._global_sends: deque[float] = deque(maxlen=per_window)
         self._interval = None if chat_interval is None else chat_interval + margin
         self._group_limit = group_limit
         self._group_window = group_window + margin
@@ -85,12 +93,16 @@ class Pacer:
         wait = max(self.pause_left(now), self.chat_delay(chat_id, is_private, now))
         if self._global is not None:
             wait = max(wait, self._global.delay(now))
+        if self._global_cap is not None and len(self._global_sends) >= self._global_cap:
+            wait = max(wait, self._global_sends[0] + self._global_window - now)
         return wait
 
     def take(self, chat_id: int, is_private: bool, now: float) -> None:
         """Book a send to this chat at `now` (call it right before the request)."""
         if self._global is not None:
             self._global.try_take(now)
+        if self._global_cap is not None:
+            self._global_sends.append(now)
         if self._interval is not None:
             self._last[chat_id] = now
         if not is_private and self._group_limit is not None:

@@ -145,6 +145,11 @@ class ChannelRepository:
         )
         return _channel(row) if row else None
 
+    async def known(self, chat_id: int) -> bool:
+        """Whether the bot has a row for this chat at all (a target, removed or blocked)."""
+        row = await self._db.fetch_one("SELECT 1 FROM chats WHERE chat_id = ?", (chat_id,))
+        return row is not None
+
     async def find(self, ref: str) -> Channel | None:
         """A target named as admins write it: a numeric id or @username."""
         ref = ref.strip()

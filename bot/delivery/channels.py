@@ -65,11 +65,15 @@ async def can_post(bot: Bot, chat: ResolvedChat) -> bool:
 async def seed_channels(
     bot: Bot, channels: ChannelRepository, refs: Sequence[str | int]
 ) -> list[int]:
-    """Make every CHANNEL_IDS entry a target (all topics unless an admin set a filter);
-    returns the chat ids seeded. One bad entry is logged and skipped."""
+    """Make every new CHANNEL_IDS entry a target for all topics; returns the chat ids
+    seeded. A chat the bot already knows is left alone: an admin's /channel remove or
+    filter, or Telegram's word that the bot was kicked, outlives a restart. One bad entry
+    is logged and skipped."""
     seeded = []
     for ref in refs:
         target = parse_ref(ref)
+        if isinstance(target, int) and await channels.known(target):
+            continue
         try:
             chat = await resolve_chat(bot, target)
         except TelegramAPIError as error:
@@ -86,6 +90,8 @@ async def seed_channels(
             log.warning(
                 "CHANNEL_IDS: %s is a %s chat, not a channel or group; skipped", ref, chat.kind
             )
+            continue
+        if await channels.known(chat.chat_id):
             continue
         await channels.upsert(chat.chat_id, chat.kind, chat.title, chat.username, topics=None)
         seeded.append(chat.chat_id)

@@ -297,7 +297,7 @@ async def test_persistent_server_error_ends_failed_with_the_error(db, tg, make_s
     await add_chat(db, ANN)
     outbox_id = await enqueue(db, ANN, await add_article(db))
     tg.fail_next("sendMessage", status=502, times=10)
-    sender = make_sender()
+    sender = make_sender(max_attempts=5)
     waits = []
     for _ in range(6):
         await sender.run_until_idle()
@@ -596,3 +596,32 @@ async def test_message_row_with_bad_markup_falls_back_to_its_plain_text(db, tg, 
     failed, plain = sends(tg, ANN)
     assert not failed.ok and plain.ok
     assert plain.params["text"] == "Digest & more" and "parse_mode" not in plain.params
+
+
+async def test_server_errors_pause_everyone_so_an_outage_does_not_fail_the_queue(
+    db, tg, make_sender, clock
+):
+    """Regression (review): 5xx retried per row burned every queued row's attempts at
+    once; a 502 now pauses all sending, so only the row in hand spends an attempt."""
+    for chat in (ANN, BOB, CAT):
+        await add_chat(db, chat)
+    article = await add_article(db)
+    for chat in (ANN, BOB, CAT):
+        await enqueue(db, chat, article)
+    tg.fail_next("sendMessage", status=502)
+    started = clock.now
+    await make_sender().run_until_idle()
+    rows = await db.fetch_all("SELECT chat_id, status, attempts FROM outbox ORDER BY chat_id")
+    assert sum(r["attempts"] for r in rows) == 1
+    assert [r["status"] for r in rows] == ["sent", "sent", "sent"]
+    assert clock.now - started >= 2  # the others waited out the pause
+
+
+async def test_seeding_leaves_a_removed_channel_removed(db, tg, bot):
+    """Regression (review): every restart re-enabled a channel an admin had removed."""
+    tg.register_chat(-100777, "channel", title="Agency")
+    channels = ChannelRepository(db)
+    assert await seed_channels(bot, channels, ["-100777"]) == [-100777]
+    await channels.remove(-100777)
+    assert await seed_channels(bot, channels, ["-100777"]) == []
+    assert await channels.get(-100777) is None or not (await channels.get(-100777)).target

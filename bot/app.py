@@ -9,8 +9,10 @@ import html
 import logging
 import signal
 import sqlite3
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -21,28 +23,38 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramU
 from aiogram.types import BotCommandScopeAllPrivateChats
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.admin import AdminService
 from bot.config import ConfigError, Settings
 from bot.delivery.channels import seed_channels
 from bot.delivery.pacing import Pacer
 from bot.delivery.sender import Sender
+from bot.digest import DigestJob
 from bot.dispatcher import build_dispatcher
+from bot.editorial import BreakingWatcher, EditorialService
 from bot.feeds.catalog import FeedSpec, load_feeds_file
 from bot.feeds.fetch import Fetcher, create_session
 from bot.feeds.poller import Poller, PollSettings
 from bot.i18n import LANGUAGES, Catalogue
 from bot.middlewares.inflight import InFlightMiddleware
 from bot.news import NewsService
+from bot.reader_schedule import ScheduleService
 from bot.readers import ReaderService
 from bot.topics.matcher import Matcher
 from bot.topics.normalize import Normalizer
 from bot.topics.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from bot.ui.staff_views import report_text
 from bot.ui.views import bot_commands
 from storage.articles import ArticleRepository
+from storage.breaking import BreakingRepository
 from storage.channels import ChannelRepository
 from storage.chats import ChatRepository
 from storage.database import Database
 from storage.feeds import FeedRepository
+from storage.lock import AlreadyRunning, exclusive
 from storage.outbox import OutboxRepository
+from storage.roles import RoleRepository
+from storage.schedules import ScheduleRepository
+from storage.stats import StatsRepository
 from storage.subscriptions import SubscriptionRepository
 
 log = logging.getLogger(__name__)
@@ -52,7 +64,19 @@ SHUTDOWN_GRACE_SECONDS = 4.0
 SENDER_GRACE_SECONDS = 3.0
 
 
-async def open_database(settings: Settings) -> Database:
+async def open_database(settings: Settings, resources: contextlib.AsyncExitStack) -> Database:
+    """The database, once this process holds its lock; closed with `resources`."""
+    try:
+        resources.enter_context(exclusive(settings.database_path))
+    except AlreadyRunning as error:
+        raise ConfigError(
+            "DATABASE_PATH",
+            f"another newsbot is already running on this database (lock {error}); stop it first",
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            "DATABASE_PATH", f"cannot lock {str(settings.database_path)!r}: {error}"
+        ) from None
     try:
         return await Database.open(settings.database_path)
     except (OSError, sqlite3.Error) as error:
@@ -111,8 +135,14 @@ async def poll_until_stopped(dispatcher: Dispatcher, bot: Bot, stop: asyncio.Eve
         stopping.cancel()
 
 
-def create_scheduler(settings: Settings, poller: Poller) -> AsyncIOScheduler:
-    """The poll job: first run at once, then every POLL_INTERVAL_SECONDS (SPEC 6.1)."""
+def create_scheduler(
+    settings: Settings, poller: Poller, digests: DigestJob | None = None
+) -> AsyncIOScheduler:
+    """The poll job: first run at once, then every POLL_INTERVAL_SECONDS (SPEC 6.1).
+
+    The digest job (SPEC 4.11): once at start-up (a digest due while the bot was down
+    goes now, once), then at the start of every minute, so a digest set for 08:00 is
+    queued at 08:00:00 rather than up to a minute late."""
     scheduler = AsyncIOScheduler(timezone=settings.timezone)
     scheduler.add_job(
         poller.poll_due,
@@ -123,6 +153,16 @@ def create_scheduler(settings: Settings, poller: Poller) -> AsyncIOScheduler:
         coalesce=True,
         id="poll-feeds",
     )
+    if digests is not None:
+        scheduler.add_job(
+            digests.run_due,
+            "cron",
+            second=0,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            id="send-digests",
+        )
     return scheduler
 
 
@@ -137,6 +177,8 @@ class Parts:
     poller: Poller
     sender: Sender
     channels: ChannelRepository
+    watcher: BreakingWatcher | None = None  # editors' fan-out reports (SPEC 8.2)
+    digests: DigestJob | None = None  # readers' daily digests (SPEC 4.11)
 
 
 async def assemble(
@@ -146,7 +188,7 @@ async def assemble(
     feed_specs: list[FeedSpec],
     resources: contextlib.AsyncExitStack,
 ) -> Parts:
-    database = await open_database(settings)
+    database = await open_database(settings, resources)
     resources.push_async_callback(database.close)
     feeds = FeedRepository(database)
     await seed_feeds(feeds, feed_specs)
@@ -158,16 +200,16 @@ async def assemble(
     )
     articles = ArticleRepository(database)
     news = NewsService(articles, readers, normalizer)
-    dispatcher, inflight = build_dispatcher(settings, catalogue, readers, news)
 
     bot = create_bot(settings)
     resources.push_async_callback(bot.session.close)
+    pacer = Pacer(settings.send_rate_per_second)  # shared: /correct and /recall use it too
     sender = Sender(
         bot,
-        OutboxRepository(database),
+        OutboxRepository(database, settings.timezone),
         chats,
         catalogue,
-        Pacer(settings.send_rate_per_second),
+        pacer,
         alert=functools.partial(alert_admins, bot, settings.admin_ids),
         shutdown_grace=SENDER_GRACE_SECONDS,
     )
@@ -185,7 +227,55 @@ async def assemble(
         ),
         on_queued=sender.wake,
     )
-    return Parts(bot, dispatcher, inflight, poller, sender, ChannelRepository(database))
+    breaking = BreakingRepository(database)
+    roles = RoleRepository(database)
+    editorial = EditorialService(
+        breaking,
+        roles,
+        settings.admin_ids,
+        lambda topic: taxonomy.get(topic) is not None,
+        bot,
+        pacer,
+        catalogue,
+        wake=sender.wake,
+    )
+    admin = AdminService(
+        roles,
+        feeds,
+        articles,
+        ChannelRepository(database),
+        OutboxRepository(database),
+        taxonomy,
+        Fetcher(http),
+    )
+    watcher = BreakingWatcher(
+        breaking, chats, functools.partial(report_text, catalogue), wake=sender.wake
+    )
+    schedule_store = ScheduleRepository(database)
+    digests = DigestJob(
+        schedule_store, catalogue, taxonomy, settings.timezone, on_queued=sender.wake
+    )
+    schedules = ScheduleService(schedule_store, digests, settings.timezone, on_queued=sender.wake)
+    dispatcher, inflight = build_dispatcher(
+        settings,
+        catalogue,
+        readers,
+        news,
+        editorial=editorial,
+        admin=admin,
+        stats=StatsRepository(database),
+        schedules=schedules,
+    )
+    return Parts(
+        bot,
+        dispatcher,
+        inflight,
+        poller,
+        sender,
+        ChannelRepository(database),
+        watcher=watcher,
+        digests=digests,
+    )
 
 
 async def main(settings: Settings) -> None:
@@ -202,11 +292,15 @@ async def main(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as resources:
         parts = await assemble(settings, taxonomy, catalogue, feed_specs, resources)
         try:
-            await _start_up_calls(parts.bot, catalogue)
-            await seed_channels(parts.bot, parts.channels, settings.channel_ids)
+            started = _start_up_calls(parts.bot, catalogue, settings, parts.channels, stop)
+            if not await until_stopped(started, stop):
+                return
             sender_task = asyncio.create_task(parts.sender.run(stop), name="sender")
             resources.push_async_callback(_finish, sender_task, stop)
-            scheduler = create_scheduler(settings, parts.poller)
+            if parts.watcher is not None:
+                watcher_task = asyncio.create_task(parts.watcher.run(stop), name="reports")
+                resources.push_async_callback(_finish, watcher_task, stop)
+            scheduler = create_scheduler(settings, parts.poller, parts.digests)
             scheduler.start()
             resources.push_async_callback(parts.poller.stop)
             resources.callback(scheduler.shutdown, wait=False)
@@ -237,13 +331,49 @@ async def alert_admins(bot: Bot, admin_ids: frozenset[int], text: str) -> None:
             await bot.send_message(admin_id, "⚠️ " + html.escape(text))
 
 
-async def _start_up_calls(bot: Bot, catalogue: Catalogue) -> None:
-    """Token check, command menu, webhook removal; Telegram unreachable now is not fatal."""
+async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` unless `stop` comes first (then cancel it): SIGTERM during start-up must
+    not wait for Telegram. True when the work finished."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await bot.me()
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
+
+
+async def _start_up_calls(
+    bot: Bot,
+    catalogue: Catalogue,
+    settings: Settings,
+    channels: ChannelRepository,
+    stop: asyncio.Event,
+) -> None:
+    """Check the token (waiting for Telegram to be reachable), then the command menu,
+    webhook removal and CHANNEL_IDS; failures after the token check are not fatal."""
+    delay = 1.0
+    while True:
+        try:
+            await bot.me()
+            break
+        except TelegramUnauthorizedError:
+            raise
+        except (TelegramNetworkError, TelegramAPIError) as error:
+            log.warning("Telegram unreachable at start-up (%s); retrying in %.0f s", error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+    try:
         await register_commands(bot, catalogue)
         await bot.delete_webhook(drop_pending_updates=False)
     except TelegramUnauthorizedError:
         raise
     except (TelegramNetworkError, TelegramAPIError) as error:
         log.warning("start-up calls to the Bot API failed (polling will retry): %s", error)
+    await seed_channels(bot, channels, settings.channel_ids)

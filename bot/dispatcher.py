@@ -15,15 +15,21 @@ from handlers import build_router
 
 
 def build_dispatcher(
-    settings: Settings, catalogue: Catalogue, readers: ReaderService, news: NewsService
+    settings: Settings,
+    catalogue: Catalogue,
+    readers: ReaderService,
+    news: NewsService,
+    **services: object,
 ) -> tuple[Dispatcher, InFlightMiddleware]:
-    """Everything a handler may ask for by parameter name is passed here (STYLE 3)."""
+    """Everything a handler may ask for by parameter name is passed here (STYLE 3);
+    `services` are the other features' (editorial, admin, stats...), by name."""
     dispatcher = Dispatcher(
         settings=settings,
         catalogue=catalogue,
         readers=readers,
         news=news,
         timezone=settings.timezone,
+        **services,
     )
     inflight = InFlightMiddleware()
     dispatcher.update.outer_middleware(inflight)

@@ -21,6 +21,7 @@ KEYWORD_SCAN = 2_000
 class Latest:
     articles: list[Article]
     target: Target | None  # None: the reader's own subscriptions
+    subscribed: bool = True  # whether the reader has any subscription at all
 
 
 class NewsService:
@@ -30,11 +31,14 @@ class NewsService:
         self._articles = articles
         self._readers = readers
         self._normalizer = normalizer
+        # Keyword searches tokenise thousands of articles: one at a time, so readers
+        # repeating /latest cannot starve the poller's parsing threads.
+        self._scan = asyncio.Semaphore(1)
 
     async def latest(self, chat_id: int, argument: str | None) -> Latest | Rejected:
         if argument is None or not argument.strip():
             subs = await self._readers.subscriptions(chat_id)
-            return Latest(await self._for_subscriptions(subs), None)
+            return Latest(await self._for_subscriptions(subs), None, subscribed=bool(subs))
         target = await self._readers.resolve(argument)
         if isinstance(target, Rejected):
             return target
@@ -66,8 +70,9 @@ class NewsService:
         return sorted(found.values(), key=lambda a: a.article_id, reverse=True)[:LATEST_COUNT]
 
     async def _by_keywords(self, phrases: list[str]) -> list[Article]:
-        recent = await self._articles.recent(KEYWORD_SCAN)
-        return await asyncio.to_thread(self._match, recent, phrases)
+        async with self._scan:
+            recent = await self._articles.latest(KEYWORD_SCAN)
+            return await asyncio.to_thread(self._match, recent, phrases)
 
     def _match(self, articles: list[Article], phrases: list[str]) -> list[Article]:
         """CPU-bound: tokenises article text, so it runs in a worker thread."""

@@ -12,6 +12,7 @@ from bot.news import NewsService
 from bot.readers import MAX_SUBSCRIPTIONS, ReaderService, Rejected
 from bot.ui import views
 from bot.ui.callbacks import ChooseLanguage, RemoveSubscription, TopicToggle
+from bot.ui.schedule_views import has_schedule_row, with_schedule_row
 from storage.chats import Chat
 
 
@@ -42,7 +43,9 @@ async def help_command(message: Message, t: Translator, readers: ReaderService) 
 
 
 async def topics(message: Message, reader: Chat, t: Translator, readers: ReaderService) -> None:
-    await message.answer(t("topics.prompt"), reply_markup=await _topics_markup(readers, reader))
+    """Topics, and a row under them for the digest and quiet hours (SPEC 4.11, 4.12)."""
+    markup = with_schedule_row(await _topics_markup(readers, reader), t)
+    await message.answer(t("topics.prompt"), reply_markup=markup)
 
 
 async def subscribe(
@@ -91,8 +94,7 @@ async def latest(
     if isinstance(result, Rejected):
         await message.answer(views.rejection_text(t, result, await readers.source_names()))
         return
-    subscribed = bool(await readers.subscriptions(reader.chat_id))
-    text = views.latest_text(t, result, subscribed, readers.taxonomy, timezone)
+    text = views.latest_text(t, result, readers.taxonomy, timezone)
     await message.answer(text)
 
 
@@ -156,7 +158,10 @@ async def toggle_topic(
     if toggle.subscribed is None:
         await query.answer(t.plain("topics.limit", limit=MAX_SUBSCRIPTIONS), show_alert=True)
         return
-    await _edit_markup(query.message, await _topics_markup(readers, reader))
+    markup = await _topics_markup(readers, reader)
+    if has_schedule_row(query.message.reply_markup):
+        markup = with_schedule_row(markup, t)
+    await _edit_markup(query.message, markup)
     key = "topics.subscribed" if toggle.subscribed else "topics.unsubscribed"
     await query.answer(t.plain(key, topic=views.topic_label(toggle.topic, reader.language)))
 

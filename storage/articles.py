@@ -71,15 +71,22 @@ _SELECT = "SELECT a.*, f.name AS source FROM articles a LEFT JOIN feeds f ON f.f
 
 # Every active, unpaused private reader whose topic, keyword or source subscription
 # matches; DISTINCT plus the outbox's UNIQUE (chat, article) make it one row a reader.
-_FAN_OUT = """
-INSERT OR IGNORE INTO outbox (chat_id, article_id, created_at)
-SELECT DISTINCT s.chat_id, :article_id, :now
+# Instant readers get an outbox row; digest readers (SPEC 4.11) a `digest_items` row.
+_MATCHING = """
 FROM subscriptions s JOIN chats c ON c.chat_id = s.chat_id
-WHERE c.active = 1 AND c.paused = 0 AND c.kind = 'private' AND (
+WHERE c.active = 1 AND c.paused = 0 AND c.kind = 'private' AND c.digest_time IS {mode} AND (
        (s.kind = 'topic' AND s.key IN (SELECT value FROM json_each(:topics)))
     OR (s.kind = 'keyword' AND s.key IN (SELECT value FROM json_each(:keywords)))
     OR (s.kind = 'source' AND s.key = :source))
 """
+_FAN_OUT = (
+    "INSERT OR IGNORE INTO outbox (chat_id, article_id, created_at)"
+    " SELECT DISTINCT s.chat_id, :article_id, :now" + _MATCHING.format(mode="NULL")
+)
+_FAN_OUT_DIGEST = (
+    "INSERT OR IGNORE INTO digest_items (chat_id, article_id)"
+    " SELECT DISTINCT s.chat_id, :article_id" + _MATCHING.format(mode="NOT NULL")
+)
 
 
 class ArticleRepository:
@@ -107,6 +114,12 @@ class ArticleRepository:
                 if existing is not None:
                     duplicates += 1
                     await _map_item(conn, feed_id, item.item_key, existing)
+                    # First stored unpushed (a new feed's backlog), now fresh in a known
+                    # feed: readers have not had it yet.
+                    if push and item.fresh and await _mark_pushed(conn, existing):
+                        pushed += 1
+                        queued += await _fan_out(conn, existing, item, source_key, stamp)
+                        queued += await queue_article(conn, existing, sorted(item.topics), stamp)
                     continue
                 will_push = push and item.fresh
                 article_id = await _insert(conn, feed_id, item, stamp, will_push)
@@ -122,10 +135,6 @@ class ArticleRepository:
         rows = await self._db.fetch_all(f"{_SELECT} ORDER BY a.article_id DESC LIMIT ?", (limit,))
         return [_article(r) for r in rows]
 
-    async def recent(self, limit: int) -> list[Article]:
-        """The newest `limit` articles, for searches that need the text (keywords)."""
-        return await self.latest(limit)
-
     async def latest_by_topics(self, topic_ids: Sequence[str], limit: int = 10) -> list[Article]:
         rows = await self._db.fetch_all(
             f"{_SELECT} WHERE a.article_id IN (SELECT article_id FROM article_topics"
@@ -139,9 +148,9 @@ class ArticleRepository:
         rows = await self._db.fetch_all(
             f"{_SELECT} WHERE a.article_id IN (SELECT fi.article_id FROM feed_items fi"
             " JOIN feeds s ON s.feed_id = fi.feed_id"
-            " WHERE lower(s.name) IN (SELECT value FROM json_each(?)))"
+            " WHERE s.name IN (SELECT value FROM json_each(?)))"
             " ORDER BY a.article_id DESC LIMIT ?",
-            (json.dumps([n.casefold() for n in names]), limit),
+            (json.dumps(list(names)), limit),
         )
         return [_article(r) for r in rows]
 
@@ -178,6 +187,16 @@ async def _same_story(conn: aiosqlite.Connection, item: Candidate, since: str) -
         if row:
             return int(row[0])
     return None
+
+
+async def _mark_pushed(conn: aiosqlite.Connection, article_id: int) -> bool:
+    """True for the one caller that flips an unpushed article to pushed."""
+    cursor = await conn.execute(
+        "UPDATE articles SET pushed = 1 WHERE article_id = ? AND pushed = 0", (article_id,)
+    )
+    changed = cursor.rowcount == 1
+    await cursor.close()
+    return changed
 
 
 async def _map_item(
@@ -222,16 +241,15 @@ async def _insert(
 async def _fan_out(
     conn: aiosqlite.Connection, article_id: int, item: Candidate, source_key: str, stamp: str
 ) -> int:
-    cursor = await conn.execute(
-        _FAN_OUT,
-        {
-            "article_id": article_id,
-            "now": stamp,
-            "topics": json.dumps(sorted(item.topics)),
-            "keywords": json.dumps(sorted(item.keywords)),
-            "source": source_key,
-        },
-    )
+    """Outbox rows for instant readers (their count), digest items for digest readers."""
+    params = {
+        "article_id": article_id,
+        "topics": json.dumps(sorted(item.topics)),
+        "keywords": json.dumps(sorted(item.keywords)),
+        "source": source_key,
+    }
+    cursor = await conn.execute(_FAN_OUT, {**params, "now": stamp})
     count = cursor.rowcount
     await cursor.close()
+    await (await conn.execute(_FAN_OUT_DIGEST, params)).close()
     return count

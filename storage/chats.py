@@ -15,6 +15,11 @@ class Chat:
     role: str
     paused: bool
     active: bool
+    # Reader schedules (SPEC 4.11, 4.12): local 'HH:MM' texts; timezone None: TIMEZONE.
+    timezone: str | None = None
+    digest_time: str | None = None
+    quiet_start: str | None = None
+    quiet_end: str | None = None
 
 
 def _chat(row) -> Chat:
@@ -25,6 +30,10 @@ def _chat(row) -> Chat:
         role=row["role"],
         paused=bool(row["paused"]),
         active=bool(row["active"]),
+        timezone=row["timezone"],
+        digest_time=row["digest_time"],
+        quiet_start=row["quiet_start"],
+        quiet_end=row["quiet_end"],
     )
 
 

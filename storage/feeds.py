@@ -60,10 +60,10 @@ class FeedRepository:
         return _feed(row) if row else None
 
     async def find_by_name(self, name: str) -> Feed | None:
-        row = await self._db.fetch_one(
-            "SELECT * FROM feeds WHERE name = ? COLLATE NOCASE", (name.strip(),)
-        )
-        return _feed(row) if row else None
+        """Case-insensitive for every alphabet (SQLite's NOCASE folds only ASCII)."""
+        wanted = name.strip().casefold()
+        rows = await self._db.fetch_all("SELECT * FROM feeds ORDER BY feed_id")
+        return next((_feed(r) for r in rows if r["name"].casefold() == wanted), None)
 
     async def due(self, now: str) -> list[Feed]:
         """Feeds whose backoff has run out (or that never failed)."""
@@ -124,3 +124,13 @@ class FeedRepository:
             ) as cursor:
                 row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def find_by_url(self, url: str) -> Feed | None:
+        row = await self._db.fetch_one("SELECT * FROM feeds WHERE url = ?", (url.strip(),))
+        return _feed(row) if row else None
+
+    async def delete(self, feed_id: int) -> bool:
+        """Forget a feed; its articles stay (their feed_id becomes NULL)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM feeds WHERE feed_id = ?", (feed_id,))
+            return cursor.rowcount == 1

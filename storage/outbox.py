@@ -17,9 +17,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.schedule import is_quiet, parse_time
 from storage.database import Database
 
 STATUSES = ("pending", "sending", "sent", "failed", "dropped")
@@ -84,7 +86,8 @@ Outcome = Sent | Retry | Failed
 # (it cannot infer it from `status = 'pending'`); without it every claim scans the table.
 _CLAIM = """
 SELECT o.outbox_id, o.chat_id, o.article_id, o.text, o.silent, o.priority, o.attempts,
-       c.kind AS chat_kind, c.language, c.thread_id, c.active, c.paused,
+       c.kind AS chat_kind, c.language, c.thread_id, c.active, c.paused, c.target,
+       c.timezone, c.quiet_start, c.quiet_end,
        a.title, a.summary, a.link, a.topics, f.name AS source
 FROM outbox o
 JOIN chats c ON c.chat_id = o.chat_id
@@ -97,13 +100,32 @@ LIMIT :limit
 """
 
 
-def _row(row) -> OutboxRow:
+def _deliverable(row) -> bool:
+    """Active, unpaused, and for a group or channel still a target (not removed)."""
+    still_target = row["chat_kind"] == "private" or row["target"]
+    return bool(row["active"] and not row["paused"] and still_target)
+
+
+def _quiet_now(row, now: datetime, default_zone: str) -> bool:
+    """Quiet hours (SPEC 4.12) are decided when the row is claimed for sending, in the
+    reader's zone at that moment: a row that waited (pacing, a retry) follows the clock."""
+    if not row["quiet_start"] or not row["quiet_end"]:
+        return False
+    try:
+        zone = ZoneInfo(row["timezone"] or default_zone)
+        start, end = parse_time(row["quiet_start"]), parse_time(row["quiet_end"])
+    except (ValueError, KeyError):  # a zone gone from tzdata: send, with sound
+        return False
+    return is_quiet(now, zone, start, end)
+
+
+def _row(row, now: datetime, default_zone: str) -> OutboxRow:
     return OutboxRow(
         outbox_id=row["outbox_id"],
         chat_id=row["chat_id"],
         article_id=row["article_id"],
         text=row["text"],
-        silent=bool(row["silent"]),
+        silent=bool(row["silent"]) or _quiet_now(row, now, default_zone),
         priority=row["priority"],
         attempts=row["attempts"],
         chat_kind=row["chat_kind"],
@@ -123,8 +145,9 @@ def _error(text: str | None) -> str | None:
 
 
 class OutboxRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, timezone: str = "Europe/Moscow") -> None:
         self._db = db
+        self._timezone = timezone  # TIMEZONE: readers who chose no zone of their own
 
     async def claim(self, limit: int, now: datetime) -> list[OutboxRow]:
         """Due pending rows, highest priority first then oldest, marked `sending`.
@@ -139,8 +162,8 @@ class OutboxRepository:
                 params = {"now": _stamp(now), "limit": wanted}
                 async with conn.execute(_CLAIM, params) as cursor:
                     found = await cursor.fetchall()
-                usable = [r for r in found if r["active"] and not r["paused"]]
-                gone = [r["outbox_id"] for r in found if not (r["active"] and not r["paused"])]
+                usable = [r for r in found if _deliverable(r)]
+                gone = [r["outbox_id"] for r in found if not _deliverable(r)]
                 if usable:
                     await conn.execute(
                         "UPDATE outbox SET status = 'sending'"
@@ -150,14 +173,14 @@ class OutboxRepository:
                 if gone:
                     await conn.execute(
                         "UPDATE outbox SET status = 'dropped',"
-                        " last_error = 'chat inactive or paused'"
+                        " last_error = 'chat inactive, paused or no longer a target'"
                         " WHERE outbox_id IN (SELECT value FROM json_each(?))",
                         (json.dumps(gone),),
                     )
                 live.extend(usable)
                 if len(found) < wanted:  # the due queue is empty
                     break
-        return [_row(r) for r in live]
+        return [_row(r, now, self._timezone) for r in live]
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         """Write a batch of send results in one transaction."""
@@ -186,13 +209,15 @@ class OutboxRepository:
                 await conn.executemany(
                     "UPDATE outbox SET status = 'pending', not_before = ?,"
                     " attempts = attempts + ?, last_error = coalesce(?, last_error)"
-                    " WHERE outbox_id = ?",
+                    # A row dropped meanwhile (chat blocked, paused, channel removed)
+                    # stays dropped: the sender may still have held it in memory.
+                    " WHERE outbox_id = ? AND status = 'sending'",
                     retry,
                 )
             if failed:
                 await conn.executemany(
                     "UPDATE outbox SET status = 'failed', attempts = attempts + 1,"
-                    " last_error = ? WHERE outbox_id = ?",
+                    " last_error = ? WHERE outbox_id = ? AND status = 'sending'",
                     failed,
                 )
 
@@ -313,3 +338,15 @@ async def queue_message(
     ) as cursor:
         row = await cursor.fetchone()
     return int(row[0])
+
+
+async def queue_messages(
+    conn: aiosqlite.Connection, messages: Sequence[tuple[int, str]], now: datetime | str
+) -> None:
+    """Many `(chat_id, text)` rows at once, like `queue_message()` (digests: one statement
+    for a whole batch of readers). Inside the caller's transaction; it never commits."""
+    stamp = now if isinstance(now, str) else _stamp(now)
+    await conn.executemany(
+        "INSERT INTO outbox (chat_id, text, created_at) VALUES (?, ?, ?)",
+        [(chat_id, text, stamp) for chat_id, text in messages],
+    )

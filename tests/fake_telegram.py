@@ -527,6 +527,7 @@ class FakeTelegram:
         self.messages: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
         self.deleted_messages: list[dict[str, Any]] = []
         self.uploads: list[UploadedFile] = []
+        self.user_files: dict[str, UploadedFile] = {}  # file_id -> a file a user sent
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.bot_properties: dict[tuple[str, str], str] = {}  # (name, language) -> value
         self.chats: dict[int, dict[str, Any]] = {}
@@ -582,6 +583,7 @@ class FakeTelegram:
             ("sendPhoto", self._send_photo),
             ("getChat", self._get_chat),
             ("getChatMember", self._get_chat_member),
+            ("getFile", self._get_file),
             ("sendChatAction", self._return_true),
             ("setMyDescription", self._set_bot_property("description")),
             ("getMyDescription", self._get_bot_property("description")),
@@ -603,6 +605,7 @@ class FakeTelegram:
         """Bind 127.0.0.1 on a free port and start serving."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._serve_file)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -977,6 +980,39 @@ class FakeTelegram:
                 "data": data,
             }
         }
+
+    def private_document(
+        self,
+        user_id: int,
+        content: bytes,
+        filename: str,
+        *,
+        caption: str | None = None,
+        mime_type: str = "application/octet-stream",
+        language_code: str | None = "en",
+    ) -> dict[str, Any]:
+        """Update with a file a user sends in a private chat (getFile serves it)."""
+        user = self.register_user(user_id, language_code=language_code)
+        file_id, unique_id = self._new_file_id("BQ")
+        self.user_files[file_id] = UploadedFile(filename, content, mime_type, file_id)
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(user_id),
+            "from": user,
+            "chat": dict(self.chats[user_id]),
+            "date": int(time.time()),
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": unique_id,
+                "file_name": filename,
+                "mime_type": mime_type,
+                "file_size": len(content),
+            },
+        }
+        if caption is not None:
+            message["caption"] = caption
+            if entities := command_entities(caption):
+                message["caption_entities"] = entities
+        return {"message": message}
 
     def my_chat_member(
         self,
@@ -1635,6 +1671,30 @@ class FakeTelegram:
         return handler
 
     # --------------------------------------------------------------------- chats
+
+    def _file(self, file_id: object) -> UploadedFile | None:
+        """A file users sent, or one the bot uploaded (its file_id can be reused)."""
+        found = self.user_files.get(str(file_id))
+        return found or next((f for f in self.uploads if f.file_id == file_id), None)
+
+    async def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
+        found = self._file(params.get("file_id"))
+        if found is None:
+            raise _bad("invalid file_id")
+        return {
+            "file_id": found.file_id,
+            "file_unique_id": found.file_id[-12:],
+            "file_size": len(found.content),
+            "file_path": f"documents/{found.file_id}/{found.filename}",
+        }
+
+    async def _serve_file(self, request: web.Request) -> web.Response:
+        """`{base}/file/bot{token}/{file_path}`, the download URL of getFile's answer."""
+        parts = request.match_info["path"].split("/")
+        found = self._file(parts[1]) if len(parts) == 3 else None
+        if request.match_info["token"] != self.token or found is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found.content, content_type="application/octet-stream")
 
     async def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params.get("chat_id"))

@@ -13,3 +13,8 @@ class RemoveSubscription(CallbackData, prefix="unsub"):
 
 class ChooseLanguage(CallbackData, prefix="lang"):
     language: str
+
+
+class BreakingAction(CallbackData, prefix="brk"):
+    item_id: int
+    send: bool

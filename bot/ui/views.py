@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.types import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.delivery.render import safe_link
 from bot.i18n import Html, Translator
 from bot.news import Latest
 from bot.readers import (
@@ -35,8 +36,12 @@ COMMANDS = (
     "subscribe",
     "unsubscribe",
     "list",
+    "latest",
     "pause",
     "resume",
+    "digest",
+    "quiet",
+    "tz",
     "lang",
     "help",
 )
@@ -147,7 +152,8 @@ def rejection_text(t: Translator, rejected: Rejected, sources: list[str]) -> Htm
 def list_text(
     t: Translator, chat: Chat, subs: list[Subscription], taxonomy: Taxonomy, timezone: str
 ) -> Html:
-    """The reader's subscriptions grouped by kind, then their delivery settings (SPEC 4.5)."""
+    """The reader's subscriptions grouped by kind, then their delivery settings (SPEC 4.5):
+    mode (instant, digest, paused), time zone (theirs, else `timezone`), quiet hours."""
     lines = [t("list.header")]
     if not subs:
         lines.append(t("list.empty"))
@@ -158,8 +164,17 @@ def list_text(
     if subs:
         lines.append(t("list.count", count=len(subs), limit=MAX_SUBSCRIPTIONS))
     lines.append("")
-    lines.append(t("list.mode_paused") if chat.paused else t("list.mode_instant"))
-    lines.append(t("list.timezone", timezone=timezone))
+    if chat.paused:
+        lines.append(t("list.mode_paused"))
+    elif chat.digest_time:
+        lines.append(t("list.mode_digest", time=chat.digest_time))
+    else:
+        lines.append(t("list.mode_instant"))
+    lines.append(t("list.timezone", timezone=chat.timezone or timezone))
+    if chat.quiet_start and chat.quiet_end:
+        lines.append(t("list.quiet", window=f"{chat.quiet_start}-{chat.quiet_end}"))
+    else:
+        lines.append(t("list.quiet_none"))
     return Html("\n".join(lines))
 
 
@@ -195,21 +210,20 @@ def latest_line(article: Article, zone: ZoneInfo) -> str:
     if len(title) > LATEST_TITLE_CHARS:
         title = title[: LATEST_TITLE_CHARS - 1].rstrip() + "…"
     text = html.escape(title, quote=False)
-    if article.link:
-        text = f'<a href="{html.escape(article.link, quote=True)}">{text}</a>'
+    link = safe_link(article.link)
+    if link:
+        text = f'<a href="{html.escape(link, quote=True)}">{text}</a>'
     moment = datetime.fromisoformat(article.published_at or article.stored_at)
     parts = [text, *([html.escape(article.source)] if article.source else [])]
     parts.append(moment.astimezone(zone).strftime("%d.%m %H:%M"))
     return " · ".join(parts)
 
 
-def latest_text(
-    t: Translator, latest: Latest, subscribed: bool, taxonomy: Taxonomy, timezone: str
-) -> Html:
+def latest_text(t: Translator, latest: Latest, taxonomy: Taxonomy, timezone: str) -> Html:
     """The /latest reply (SPEC 4.6): a numbered list of linked titles, newest first."""
     if latest.target is None:
         if not latest.articles:
-            key = "latest.empty_subscriptions" if subscribed else "latest.no_subscriptions"
+            key = "latest.empty_subscriptions" if latest.subscribed else "latest.no_subscriptions"
             return t(key)
         header = t("latest.header_subscriptions")
     else:

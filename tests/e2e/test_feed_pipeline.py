@@ -212,3 +212,18 @@ async def test_broken_feeds_never_stop_the_others(start_bot, feed_server):
     assert errors["missing.xml"] == "HTTP 404"
     assert errors["good.xml"] is None
     assert query(bot, "SELECT count(*) FROM articles")[0][0] == 8
+
+
+async def test_empty_first_response_does_not_prime_a_new_feed(start_bot, reader, feed_server):
+    """Regression (review): an empty 200 looked 'unchanged' (no hash either side), marked
+    the new feed primed without storing anything, and its backlog was pushed next."""
+    feed_server.serve("/a.xml", b"", etag=None)
+    bot = await start_bot(env=FAST, feeds=feeds_toml(feed_server, "/a.xml"))
+    ann = reader()
+    await ann.ask("/subscribe china")
+    await feed_server.wait_for_hits("/a.xml", 2)
+    assert query(bot, "SELECT primed, last_error FROM feeds") == [(0, "empty document")]
+    feed_server.replace("/a.xml", rss(item(CHINA_ITEM, now())))
+    await polled_after_change(feed_server, "/a.xml")
+    assert query(bot, "SELECT pushed FROM articles") == [(0,)]
+    assert query(bot, "SELECT count(*) FROM outbox") == [(0,)]

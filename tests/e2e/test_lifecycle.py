@@ -69,3 +69,28 @@ async def test_start_survives_telegram_being_down_at_start(start_bot, tg, reader
     tg.fail_next("setMyCommands", status=502, times=1)
     await start_bot()
     assert "Hello" in (await reader().ask("/start"))["text"]
+
+
+async def test_second_copy_on_the_same_database_exits_2(start_bot, reader):
+    first = await start_bot()
+    second = await start_bot(workdir=first.workdir, wait_ready=False)
+    assert await second.wait_exit(timeout=20) == 2
+    assert "DATABASE_PATH: another newsbot is already running" in second.log_text()
+    # The first copy is unaffected.
+    assert "Hello" in (await reader().ask("/start"))["text"]
+
+
+async def test_telegram_unreachable_at_start_is_retried_and_sigterm_still_works(
+    start_bot, unused_tcp_port
+):
+    bot = await start_bot(
+        env={"TELEGRAM_API_BASE": f"http://127.0.0.1:{unused_tcp_port}"}, wait_ready=False
+    )
+    log_path = bot.log_path
+    for _ in range(200):  # the first retry is logged within a second or two
+        if "Telegram unreachable at start-up" in log_path.read_text(errors="replace"):
+            break
+        await asyncio.sleep(0.05)
+    assert bot.running
+    assert await bot.stop(timeout=10) == 0
+    assert "Traceback" not in bot.log_text()

@@ -31,9 +31,9 @@ def outbox(db) -> OutboxRepository:
 async def add_chat(db, chat_id, *, kind="private", language="en", active=1, paused=0, thread=None):
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT INTO chats (chat_id, kind, language, active, paused, thread_id,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (chat_id, kind, language, active, paused, thread, STAMP, STAMP),
+            "INSERT INTO chats (chat_id, kind, language, active, paused, thread_id, target,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, kind, language, active, paused, thread, int(kind != "private"), STAMP, STAMP),
         )
 
 
@@ -141,6 +141,9 @@ async def test_results_single_and_batched(db, outbox):
         "dropped": 0,
     }
     assert await outbox.pending_count() == 2
+    await db.connection.execute(
+        "UPDATE outbox SET status = 'sending' WHERE outbox_id = ?", (ids[1],)
+    )
     await outbox.record([Failed(ids[1], "x" * 2000)])
     assert len((await row(db, ids[1]))["last_error"]) == 500
 
@@ -303,3 +306,23 @@ async def test_message_rows_carry_their_own_text_and_silence(tmp_path):
         assert row.title == "" and row.topics == ()
     finally:
         await db.close()
+
+
+async def test_results_never_revive_a_dropped_row(db, outbox):
+    """Regression: a retry recorded after the chat's rows were dropped put them back."""
+    await add_chat(db, 1)
+    first, second = [await enqueue(db, 1, await add_article(db, f"a{i}")) for i in range(2)]
+    await outbox.claim(10, NOW)
+    await outbox.drop_chat(1, "blocked")
+    await outbox.record(
+        [Retry(first, NOW + timedelta(seconds=3), attempt=True), Failed(second, "x")]
+    )
+    assert [(await row(db, i))["status"] for i in (first, second)] == ["dropped", "dropped"]
+
+
+async def test_removed_channel_rows_are_dropped_at_claim(db, outbox):
+    await add_chat(db, -100700, kind="channel")
+    queued = await enqueue(db, -100700, await add_article(db))
+    await db.connection.execute("UPDATE chats SET target = 0 WHERE chat_id = -100700")
+    assert await outbox.claim(10, NOW) == []
+    assert (await row(db, queued))["status"] == "dropped"

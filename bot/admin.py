@@ -1,0 +1,217 @@
+"""What admins manage (SPEC 8.1, 8.3, 8.4, 8.6): editors, feeds, channels, OPML.
+
+Telegram and HTTP calls (getChatMember, a feed's first fetch, an uploaded file) happen
+here, so handlers only parse and render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+
+from bot.delivery.channels import ResolvedChat, can_post, resolve_chat
+from bot.feeds.catalog import check_url, default_name
+from bot.feeds.fetch import Fetcher, FetchError
+from bot.feeds.parse import ParseError, parse_feed
+from bot.opml import MAX_BYTES, OpmlError, parse_opml, render_opml
+from bot.topics.taxonomy import Taxonomy
+from storage.articles import ArticleRepository
+from storage.channels import TARGET_KINDS, Channel, ChannelRepository
+from storage.feeds import Feed, FeedRepository
+from storage.outbox import OutboxRepository
+from storage.roles import RoleRepository
+
+_NAME_RE = re.compile(r"^[\w.-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why an admin's request changed nothing; `reason` is shown as is (escaped)."""
+
+    key: str  # i18n key under admin.*
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    feed: Feed
+    items: int
+
+
+@dataclass(frozen=True)
+class FeedAdded:
+    feed: Feed
+    items: int  # items in its first fetch (stored by the next poll, not pushed)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: list[str]
+    skipped: list[str]  # already there
+    invalid: list[str]  # not http(s), or no host
+
+
+class AdminService:
+    def __init__(
+        self,
+        roles: RoleRepository,
+        feeds: FeedRepository,
+        articles: ArticleRepository,
+        channels: ChannelRepository,
+        outbox: OutboxRepository,
+        taxonomy: Taxonomy,
+        fetcher: Fetcher,
+    ) -> None:
+        self._roles = roles
+        self._feeds = feeds
+        self._articles = articles
+        self._channels = channels
+        self._outbox = outbox
+        self._taxonomy = taxonomy
+        self._fetcher = fetcher
+
+    # ------------------------------------------------------------- editors
+
+    async def set_editor(self, ref: str | None, editor: bool) -> int | Refused:
+        """The user id whose role is now as asked, or why not."""
+        try:
+            user_id = int((ref or "").strip())
+        except ValueError:
+            return Refused("admin.editor_usage")
+        if user_id <= 0:
+            return Refused("admin.editor_usage")
+        changed = await self._roles.set_editor(user_id, editor)
+        if not changed:
+            return Refused("admin.editor_already" if editor else "admin.editor_not_editor")
+        return user_id
+
+    async def editors(self) -> list[int]:
+        return await self._roles.editors()
+
+    # --------------------------------------------------------------- feeds
+
+    async def feed_health(self) -> list[FeedHealth]:
+        counts = await self._articles.count_by_feed()
+        return [FeedHealth(feed, counts.get(feed.feed_id, 0)) for feed in await self._feeds.list()]
+
+    async def add_feed(self, url: str, name: str | None) -> FeedAdded | Refused:
+        """Fetch once and refuse what is not a feed; the poller does the rest (its first
+        poll stores the items without pushing them, SPEC 6.5)."""
+        url = url.strip()
+        if problem := check_url(url):
+            return Refused("admin.feed_bad_url", problem)
+        if await self._feeds.find_by_url(url):
+            return Refused("admin.feed_exists")
+        name = (name or "").strip() or default_name(url)
+        if not _NAME_RE.match(name):
+            return Refused("admin.feed_bad_name")
+        try:
+            result = await self._fetcher.fetch(url)
+            parsed = await asyncio.to_thread(
+                parse_feed,
+                result.body or b"",
+                content_type=result.content_type,
+                base_url=result.url,
+            )
+        except (FetchError, ParseError) as error:
+            return Refused("admin.feed_not_feed", error.reason)
+        feed = await self._feeds.upsert(url, name, None)
+        return FeedAdded(feed, len(parsed.items))
+
+    async def find_feed(self, ref: str) -> Feed | None:
+        ref = ref.strip()
+        if ref.isdigit():
+            return await self._feeds.get(int(ref))
+        return await self._feeds.find_by_url(ref) or await self._feeds.find_by_name(ref)
+
+    async def delete_feed(self, ref: str | None) -> Feed | Refused:
+        feed = await self.find_feed(ref or "") if ref and ref.strip() else None
+        if feed is None:
+            return Refused("admin.feed_unknown", (ref or "").strip()[:100])
+        await self._feeds.delete(feed.feed_id)
+        return feed
+
+    # ---------------------------------------------------------------- OPML
+
+    async def export_opml(self) -> tuple[bytes, int]:
+        """The OPML document and how many feeds it lists."""
+        feeds = await self._feeds.list()
+        return render_opml((feed.url, feed.name) for feed in feeds), len(feeds)
+
+    async def import_opml(self, bot: Bot, file_id: str, size: int | None) -> ImportReport | Refused:
+        """Adds every new http(s) feed of an uploaded OPML file, without fetching them:
+        the poller checks them (a failing one shows in /feeds)."""
+        if size is not None and size > MAX_BYTES:
+            return Refused("admin.opml_bad", f"the file is over {MAX_BYTES // 1024} KB")
+        try:
+            data = await bot.download(file_id, destination=io.BytesIO())
+        except TelegramAPIError as error:
+            return Refused("admin.opml_bad", f"download failed: {error.message}")
+        assert isinstance(data, io.BytesIO)
+        try:
+            outlines = parse_opml(data.getvalue())
+        except OpmlError as error:
+            return Refused("admin.opml_bad", error.reason)
+        report = ImportReport([], [], [])
+        for outline in outlines:
+            if check_url(outline.url):
+                report.invalid.append(outline.url)
+                continue
+            if await self._feeds.find_by_url(outline.url):
+                report.skipped.append(outline.url)
+                continue
+            name = outline.name if outline.name and _NAME_RE.match(outline.name) else None
+            feed = await self._feeds.upsert(outline.url, name or default_name(outline.url), None)
+            report.added.append(feed.url)
+        return report
+
+    # ------------------------------------------------------------ channels
+
+    async def channels(self) -> list[Channel]:
+        return await self._channels.list()
+
+    async def add_channel(self, bot: Bot, args: Sequence[str]) -> Channel | Refused:
+        """`ID|@name[/THREAD] [topics...]`: Telegram confirms the chat and that the bot may
+        post there (getChatMember, SPEC 8.4); no topics means every topic."""
+        if not args:
+            return Refused("admin.channel_usage")
+        ref, _, thread = args[0].partition("/")
+        topics = [topic.lstrip("#").casefold() for topic in args[1:]]
+        unknown = [topic for topic in topics if self._taxonomy.get(topic) is None]
+        if unknown:
+            return Refused("admin.channel_unknown_topics", " ".join(unknown))
+        if thread and not thread.isdigit():
+            return Refused("admin.channel_usage")
+        try:
+            chat: ResolvedChat = await resolve_chat(bot, ref)
+            if chat.kind not in TARGET_KINDS or chat.chat_id >= 0:
+                return Refused("admin.channel_not_group", ref)
+            if not await can_post(bot, chat):
+                return Refused("admin.channel_no_rights", chat.title or ref)
+        except TelegramAPIError as error:
+            return Refused("admin.channel_unreachable", f"{ref}: {error.message}")
+        return await self._channels.upsert(
+            chat.chat_id,
+            chat.kind,
+            chat.title,
+            chat.username,
+            int(thread) if thread else None,
+            topics,
+        )
+
+    async def remove_channel(self, ref: str | None) -> Channel | Refused:
+        channel = await self._channels.find(ref or "") if ref and ref.strip() else None
+        if channel is None or not await self._channels.remove(channel.chat_id):
+            return Refused("admin.channel_unknown", (ref or "").strip()[:100])
+        return channel
+
+    async def migrate(self, old_id: int, new_id: int) -> None:
+        """A group became a supergroup: settings, filter and queue follow (SPEC 8.4)."""
+        await self._outbox.move_chat(old_id, new_id, datetime.now(UTC))

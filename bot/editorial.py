@@ -1,0 +1,346 @@
+"""Editors' breaking items (SPEC 8.2, 8.2a), independent of handlers.
+
+`/post` makes a draft and says how many it would reach; the editor's Send turns it into
+an article without a feed, fanned out through the outbox ahead of ordinary articles
+(storage/breaking.py). `BreakingWatcher` tells the editor when the fan-out is done.
+`/correct` and `/recall` reach every delivered copy through `editMessageText` and
+`deleteMessage`, paced by the sender's own `Pacer`, so together they never exceed
+Telegram's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aiogram import Bot
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.types import LinkPreviewOptions
+
+from bot.delivery.pacing import Pacer
+from bot.delivery.render import render_html
+from bot.i18n import Catalogue
+from bot.readers import clean_argument
+from storage.breaking import Breaking, BreakingRepository, Copy, Delivery
+from storage.chats import ChatRepository
+from storage.roles import RoleRepository
+
+log = logging.getLogger(__name__)
+
+MAX_POST_CHARS = 3500  # the push adds hashtags; Telegram's limit is 4096
+PREVIEW_TTL = timedelta(hours=1)
+_HASHTAG = re.compile(r"#(\w+)")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ pure parts
+
+
+class PostProblem(enum.Enum):
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    UNKNOWN_TOPICS = "unknown_topics"
+
+
+@dataclass(frozen=True)
+class PostRejected:
+    problem: PostProblem
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedPost:
+    topics: tuple[str, ...]  # in the order written, without repeats
+    text: str
+
+
+def parse_post(args: str | None, known_topic: Callable[[str], bool]) -> ParsedPost | PostRejected:
+    """`#china #trade Text...`: leading hashtags are topic ids (case-insensitive); a hashtag
+    later in the text is part of it. An unknown leading hashtag is refused rather than
+    silently widening the audience to everyone."""
+    rest = (args or "").strip()
+    topics: list[str] = []
+    unknown: list[str] = []
+    while rest.startswith("#"):
+        match = _HASHTAG.match(rest)
+        if match is None:
+            break
+        tag = match.group(1).casefold()
+        (topics if known_topic(tag) else unknown).append(tag)
+        rest = rest[match.end() :].lstrip(" \t,")
+        if rest.startswith("\n"):
+            rest = rest.lstrip()
+            break
+    if unknown:
+        return PostRejected(PostProblem.UNKNOWN_TOPICS, " ".join(f"#{t}" for t in unknown))
+    text = "\n".join(clean_argument(line) for line in rest.strip().splitlines()).strip()
+    if not text:
+        return PostRejected(PostProblem.EMPTY)
+    if len(text) > MAX_POST_CHARS:
+        return PostRejected(PostProblem.TOO_LONG, str(len(text)))
+    return ParsedPost(tuple(dict.fromkeys(topics)), text)
+
+
+def split_text(text: str) -> tuple[str, str]:
+    """The push's bold title is the first line; the rest is its body."""
+    first, _, rest = text.strip().partition("\n")
+    return first.strip(), rest.strip()
+
+
+@dataclass(frozen=True)
+class PushView:
+    """A breaking item as `render_html` sees it: no source, no link."""
+
+    title: str
+    summary: str
+    topics: tuple[str, ...]
+    link: str | None = None
+    source: str | None = None
+
+
+# ------------------------------------------------------------------ outcomes
+
+
+@dataclass(frozen=True)
+class Draft:
+    item: Breaking
+    readers: int
+    channels: int
+
+
+class Press(enum.Enum):
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    NOT_YOURS = "not_yours"
+    DONE_ALREADY = "done_already"  # a second press: sent or cancelled before
+    UNKNOWN = "unknown"
+
+
+class ItemProblem(enum.Enum):
+    UNKNOWN = "unknown"  # no such item, or never sent
+    RECALLED = "recalled"
+
+
+@dataclass(frozen=True)
+class CopiesReport:
+    """What /correct or /recall did to the delivered copies."""
+
+    done: int = 0
+    failed: int = 0
+    waiting: int = 0  # not delivered yet: corrected before sending, or dropped by /recall
+
+
+@dataclass
+class _Tally:
+    done: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class EditorialService:
+    def __init__(
+        self,
+        breaking: BreakingRepository,
+        roles: RoleRepository,
+        admin_ids: frozenset[int],
+        known_topic: Callable[[str], bool],
+        bot: Bot,
+        pacer: Pacer,
+        catalogue: Catalogue,
+        *,
+        wake: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utc_now,
+        preview_ttl: timedelta = PREVIEW_TTL,
+    ) -> None:
+        self._breaking = breaking
+        self._roles = roles
+        self.admin_ids = admin_ids
+        self._known_topic = known_topic
+        self._bot = bot
+        self._pacer = pacer
+        self._catalogue = catalogue
+        self._wake = wake
+        self._clock = clock
+        self._ttl = preview_ttl
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_ids
+
+    async def is_editor(self, user_id: int) -> bool:
+        """Admins are editors too."""
+        return self.is_admin(user_id) or await self._roles.is_editor(user_id)
+
+    async def draft(self, editor_id: int, args: str | None) -> Draft | PostRejected:
+        parsed = parse_post(args, self._known_topic)
+        if isinstance(parsed, PostRejected):
+            return parsed
+        item = await self._breaking.create(editor_id, parsed.text, parsed.topics, self._clock())
+        readers, channels = await self._breaking.audience(parsed.topics)
+        return Draft(item, readers, channels)
+
+    async def press(self, item_id: int, user_id: int, send: bool) -> tuple[Press, int]:
+        """The editor's Send or Cancel; returns the outcome and, for SENT, rows queued.
+
+        Every transition is one conditional UPDATE, so two quick presses (or two
+        editors) can never send an item twice."""
+        item = await self._breaking.get(item_id)
+        if item is None:
+            return Press.UNKNOWN, 0
+        if item.editor_id != user_id:
+            return Press.NOT_YOURS, 0
+        if item.status != "draft":
+            return (Press.EXPIRED if item.status == "expired" else Press.DONE_ALREADY), 0
+        now = self._clock()
+        if not send:
+            done = await self._breaking.close_draft(item_id, user_id, "cancelled")
+            return (Press.CANCELLED if done else Press.DONE_ALREADY), 0
+        title, summary = split_text(item.text)
+        queued = await self._breaking.send(item_id, user_id, title, summary, now - self._ttl, now)
+        if queued is None:
+            if await self._breaking.close_draft(item_id, user_id, "expired"):
+                return Press.EXPIRED, 0
+            return Press.DONE_ALREADY, 0
+        self._wake()
+        return Press.SENT, queued
+
+    async def _sent_item(self, item_id: int) -> Breaking | ItemProblem:
+        item = await self._breaking.get(item_id)
+        if item is None or item.status != "sent" or item.article_id is None:
+            return ItemProblem.UNKNOWN
+        if item.recalled_at is not None:
+            return ItemProblem.RECALLED
+        return item
+
+    async def correct(self, item_id: int, args: str | None) -> CopiesReport | ItemProblem:
+        item = await self._sent_item(item_id)
+        if not isinstance(item, Breaking):
+            return item
+        text = "\n".join(clean_argument(line) for line in (args or "").splitlines()).strip()
+        title, summary = split_text(text)
+        waiting = await self._breaking.correct(item_id, text, title, summary, self._clock())
+        assert item.article_id is not None
+        view = PushView(title, summary, item.topics)
+        tally = await self._each_copy(item.article_id, lambda copy: self._edit(copy, view))
+        return CopiesReport(tally.done, tally.failed, waiting)
+
+    async def recall(self, item_id: int) -> CopiesReport | ItemProblem:
+        item = await self._sent_item(item_id)
+        if not isinstance(item, Breaking):
+            return item
+        dropped = await self._breaking.recall(item_id, self._clock())
+        assert item.article_id is not None
+        tally = await self._each_copy(item.article_id, self._delete)
+        return CopiesReport(tally.done, tally.failed, dropped)
+
+    async def _each_copy(self, article_id: int, act: Callable[[Copy], Awaitable[object]]) -> _Tally:
+        tally = _Tally()
+        for copy in await self._breaking.copies(article_id):
+            private = copy.chat_kind == "private" and copy.chat_id > 0
+            for _ in range(3):  # a 429 pauses everyone, then this copy is tried again
+                await self._slot(copy.chat_id, private)
+                try:
+                    await act(copy)
+                except TelegramRetryAfter as error:
+                    self._pacer.pause_until(time.monotonic() + error.retry_after)
+                    continue
+                except TelegramBadRequest as error:
+                    if "not modified" in error.message:
+                        tally.done += 1
+                    else:
+                        tally.failed += 1
+                        log.info("copy in chat %d: %s", copy.chat_id, error.message)
+                except TelegramAPIError as error:
+                    tally.failed += 1
+                    log.info("copy in chat %d: %s", copy.chat_id, error)
+                else:
+                    tally.done += 1
+                break
+            else:
+                tally.failed += 1
+        return tally
+
+    async def _slot(self, chat_id: int, private: bool) -> None:
+        wait = self._pacer.reserve(chat_id, private, time.monotonic())
+        while wait > 0:
+            await asyncio.sleep(wait)
+            wait = self._pacer.reserve(chat_id, private, time.monotonic())
+
+    async def _edit(self, copy: Copy, view: PushView) -> None:
+        t = self._catalogue.translator(copy.language)
+        await self._bot.edit_message_text(
+            text=render_html(view, t),
+            chat_id=copy.chat_id,
+            message_id=copy.message_id,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+
+    async def _delete(self, copy: Copy) -> None:
+        await self._bot.delete_message(chat_id=copy.chat_id, message_id=copy.message_id)
+
+
+# ------------------------------------------------------------------ the report
+
+ReportText = Callable[[Breaking, Delivery, str], str]
+
+
+class BreakingWatcher:
+    """Queues each editor's report once no row of their item is left to send.
+
+    Owned by `main()` beside the sender and awaited on shutdown; the report itself goes
+    through the outbox, so a restart between the check and the send loses nothing."""
+
+    def __init__(
+        self,
+        breaking: BreakingRepository,
+        chats: ChatRepository,
+        report_text: ReportText,
+        *,
+        wake: Callable[[], None] = lambda: None,
+        interval: float = 1.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._breaking = breaking
+        self._chats = chats
+        self._report_text = report_text
+        self._wake = wake
+        self._interval = interval
+        self._clock = clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.check()
+            except Exception:
+                log.exception("breaking reports: check failed; going on")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._interval)
+
+    async def check(self) -> int:
+        reported = 0
+        for item in await self._breaking.finished_unreported():
+            assert item.article_id is not None
+            delivery = await self._breaking.delivery(item.article_id)
+            chat = await self._chats.get(item.editor_id)
+            text = self._report_text(item, delivery, chat.language if chat else "en")
+            if await self._breaking.queue_report(item.breaking_id, text, self._clock()):
+                reported += 1
+        if reported:
+            self._wake()
+        return reported
+
+
+def topics_label(topics: Sequence[str]) -> str:
+    return " ".join(f"#{topic}" for topic in topics)

@@ -1,0 +1,202 @@
+"""Rendering of editors' and admins' screens (SPEC 8): texts and keyboards from plain data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.admin import FeedHealth, ImportReport, Refused
+from bot.editorial import (
+    CopiesReport,
+    Draft,
+    ItemProblem,
+    PostProblem,
+    PostRejected,
+    Press,
+    topics_label,
+)
+from bot.i18n import Catalogue, Html, Translator
+from bot.ui.callbacks import BreakingAction
+from storage.breaking import Breaking, Delivery
+from storage.channels import Channel
+from storage.stats import Stats
+
+MAX_LISTED = 20  # URLs listed per group in an import report
+
+
+def refusal_text(t: Translator, refused: Refused) -> Html:
+    return t(refused.key, reason=refused.reason)
+
+
+def post_rejection_text(t: Translator, rejected: PostRejected) -> Html:
+    if rejected.problem is PostProblem.UNKNOWN_TOPICS:
+        return t("editor.post_unknown_topics", tags=rejected.detail)
+    if rejected.problem is PostProblem.TOO_LONG:
+        return t("editor.post_too_long", length=rejected.detail)
+    return t("editor.post_usage")
+
+
+def preview_text(t: Translator, draft: Draft) -> Html:
+    item = draft.item
+    audience = topics_label(item.topics) if item.topics else t.plain("editor.everyone")
+    return t(
+        "editor.preview",
+        id=item.breaking_id,
+        text=item.text,
+        audience=audience,
+        readers=draft.readers,
+        channels=draft.channels,
+    )
+
+
+def preview_keyboard(t: Translator, item_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t.plain("editor.button_send"),
+                    callback_data=BreakingAction(item_id=item_id, send=True).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=t.plain("editor.button_cancel"),
+                    callback_data=BreakingAction(item_id=item_id, send=False).pack(),
+                ),
+            ]
+        ]
+    )
+
+
+def press_text(t: Translator, outcome: Press, item_id: int, queued: int) -> Html | None:
+    """The preview's new text after a press, or None to leave it as it is."""
+    if outcome is Press.SENT:
+        return t("editor.sent", id=item_id, queued=queued)
+    if outcome is Press.CANCELLED:
+        return t("editor.cancelled", id=item_id)
+    if outcome is Press.EXPIRED:
+        return t("editor.expired", id=item_id)
+    return None
+
+
+def press_toast(t: Translator, outcome: Press) -> str:
+    return t.plain(f"editor.toast_{outcome.value}")
+
+
+def report_text(catalogue: Catalogue, item: Breaking, delivery: Delivery, language: str) -> str:
+    t = catalogue.translator(language)
+    return t(
+        "editor.report",
+        id=item.breaking_id,
+        sent=delivery.sent,
+        blocked=delivery.blocked,
+        failed=delivery.failed,
+    )
+
+
+def copies_text(t: Translator, key: str, item_id: int, report: CopiesReport | ItemProblem) -> Html:
+    if isinstance(report, ItemProblem):
+        return t(f"editor.item_{report.value}", id=item_id)
+    return t(key, id=item_id, done=report.done, failed=report.failed, waiting=report.waiting)
+
+
+def feeds_text(t: Translator, feeds: list[FeedHealth], tz: str) -> Html:
+    if not feeds:
+        return t("admin.feeds_none")
+    zone = ZoneInfo(tz)
+    lines = [str(t("admin.feeds_header", count=len(feeds)))]
+    for health in feeds:
+        feed = health.feed
+        ok = feed.failures == 0
+        lines.append(
+            t(
+                "admin.feed_line",
+                mark="✅" if ok else "⚠️",
+                id=feed.feed_id,
+                name=feed.name,
+                url=feed.url,
+                success=_when(t, feed.last_success_at, zone),
+                items=health.items,
+            )
+        )
+        if feed.last_error and not ok:
+            lines.append(
+                t(
+                    "admin.feed_error",
+                    error=feed.last_error,
+                    when=_when(t, feed.last_error_at, zone),
+                )
+            )
+    return Html("\n".join(lines))
+
+
+def _when(t: Translator, stamp: str | None, zone: ZoneInfo) -> str:
+    if not stamp:
+        return t.plain("admin.never")
+    return datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def import_text(t: Translator, report: ImportReport) -> Html:
+    lines = [
+        str(
+            t(
+                "admin.import_done",
+                added=len(report.added),
+                skipped=len(report.skipped),
+                invalid=len(report.invalid),
+            )
+        )
+    ]
+    for url in report.invalid[:MAX_LISTED]:
+        lines.append(t("admin.import_invalid_line", url=url))
+    return Html("\n".join(lines))
+
+
+def channel_line(t: Translator, channel: Channel) -> Html:
+    topics = topics_label(channel.topics) if channel.topics else t.plain("admin.all_topics")
+    thread = f" / {channel.thread_id}" if channel.thread_id else ""
+    return t(
+        "admin.channel_line",
+        label=channel.label,
+        id=f"{channel.chat_id}{thread}",
+        kind=channel.kind,
+        topics=topics,
+        state="" if channel.active else t.plain("admin.channel_inactive"),
+    )
+
+
+def channels_text(t: Translator, channels: list[Channel]) -> Html:
+    if not channels:
+        return t("admin.channels_none")
+    lines = [str(t("admin.channels_header"))] + [str(channel_line(t, c)) for c in channels]
+    return Html("\n".join(lines))
+
+
+def editors_text(t: Translator, editors: list[int], admins: frozenset[int]) -> Html:
+    lines = [str(t("admin.editors_header"))]
+    lines += [str(t("admin.editors_admin", id=user_id)) for user_id in sorted(admins)]
+    lines += [str(t("admin.editors_editor", id=user_id)) for user_id in editors]
+    if len(lines) == 1:
+        lines.append(str(t("admin.editors_none")))
+    return Html("\n".join(lines))
+
+
+def stats_text(t: Translator, stats: Stats) -> Html:
+    topics = ", ".join(f"#{topic} {n}" for topic, n in stats.topics) or "—"
+    keywords = ", ".join(f"«{word}» {n}" for word, n in stats.keywords) or "—"
+    return t(
+        "editor.stats",
+        total=stats.readers_total,
+        active=stats.readers_active,
+        paused=stats.readers_paused,
+        blocked=stats.readers_blocked,
+        topics=topics,
+        keywords=keywords,
+        feeds_ok=stats.feeds_ok,
+        feeds_failing=stats.feeds_failing,
+        articles=stats.articles_today,
+        pending=stats.outbox["pending"],
+        sent=stats.outbox["sent"],
+        failed=stats.outbox["failed"],
+        dropped=stats.outbox["dropped"],
+    )

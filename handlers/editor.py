@@ -1,0 +1,117 @@
+"""Editors' commands (SPEC 8.2, 8.2a, 8.3 /feeds, 8.5, 8.6 /export): parse, call a service,
+render. Admins may use them too; `handlers.roles` refuses everyone else."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+
+from bot.admin import AdminService
+from bot.editorial import EditorialService, PostRejected
+from bot.i18n import Translator
+from bot.ui import staff_views as views
+from bot.ui.callbacks import BreakingAction
+from handlers.roles import IsEditor, guarded
+from storage.stats import StatsRepository
+
+EDITOR_COMMANDS = ("post", "correct", "recall", "stats", "feeds", "export")
+
+
+def _item_and_text(args: str | None) -> tuple[int | None, str]:
+    """`ID rest...` (`№ID` too); the rest keeps its line breaks."""
+    head, *rest = (args or "").split(maxsplit=1) or [""]
+    head = head.removeprefix("№")
+    return (int(head) if head.isdigit() else None), (rest[0].strip() if rest else "")
+
+
+async def post(
+    message: Message, command: CommandObject, t: Translator, editorial: EditorialService
+) -> None:
+    assert message.from_user is not None
+    draft = await editorial.draft(message.from_user.id, command.args)
+    if isinstance(draft, PostRejected):
+        await message.answer(views.post_rejection_text(t, draft))
+        return
+    item_id = draft.item.breaking_id
+    await message.answer(
+        views.preview_text(t, draft), reply_markup=views.preview_keyboard(t, item_id)
+    )
+
+
+async def breaking_press(
+    query: CallbackQuery,
+    callback_data: BreakingAction,
+    t: Translator,
+    editorial: EditorialService,
+) -> None:
+    item_id = callback_data.item_id
+    outcome, queued = await editorial.press(item_id, query.from_user.id, callback_data.send)
+    text = views.press_text(t, outcome, item_id, queued)
+    if text is not None and isinstance(query.message, Message):
+        await query.message.edit_text(text)  # without the buttons: nothing to press twice
+    await query.answer(views.press_toast(t, outcome))
+
+
+async def correct(
+    message: Message, command: CommandObject, t: Translator, editorial: EditorialService
+) -> None:
+    item_id, text = _item_and_text(command.args)
+    if item_id is None or not text:
+        await message.answer(t("editor.correct_usage"))
+        return
+    report = await editorial.correct(item_id, text)
+    await message.answer(views.copies_text(t, "editor.corrected", item_id, report))
+
+
+async def recall(
+    message: Message, command: CommandObject, t: Translator, editorial: EditorialService
+) -> None:
+    item_id, _ = _item_and_text(command.args)
+    if item_id is None:
+        await message.answer(t("editor.recall_usage"))
+        return
+    report = await editorial.recall(item_id)
+    await message.answer(views.copies_text(t, "editor.recalled", item_id, report))
+
+
+def day_start(timezone: str, now: datetime | None = None) -> str:
+    """Local midnight (TIMEZONE) of today as a stored UTC stamp: "articles today"."""
+    zone = ZoneInfo(timezone)
+    local = (now or datetime.now(UTC)).astimezone(zone)
+    midnight = datetime.combine(local.date(), time(0), tzinfo=zone)
+    return midnight.astimezone(UTC).isoformat(timespec="seconds")
+
+
+async def stats(message: Message, t: Translator, stats: StatsRepository, timezone: str) -> None:
+    await message.answer(views.stats_text(t, await stats.collect(day_start(timezone))))
+
+
+async def feeds(message: Message, t: Translator, admin: AdminService, timezone: str) -> None:
+    await message.answer(views.feeds_text(t, await admin.feed_health(), timezone))
+
+
+async def export(message: Message, t: Translator, admin: AdminService) -> None:
+    data, count = await admin.export_opml()
+    await message.answer_document(
+        BufferedInputFile(data, filename="feeds.opml"),
+        caption=t("admin.export_caption", count=count),
+    )
+
+
+def editor_router() -> Router:
+    router, allowed = guarded("editor", EDITOR_COMMANDS, IsEditor(), "editor.refused")
+    allowed.message.register(post, Command("post"))
+    allowed.message.register(correct, Command("correct"))
+    allowed.message.register(recall, Command("recall"))
+    allowed.message.register(stats, Command("stats"))
+    allowed.message.register(feeds, Command("feeds"))
+    allowed.message.register(export, Command("export"))
+    # Only the author's own private chat shows the buttons; the service checks the
+    # presser anyway (a forwarded or forged press).
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.callback_query.register(breaking_press, BreakingAction.filter(), IsEditor())
+    return router

@@ -1,0 +1,200 @@
+"""Admins' feeds, channels and OPML (SPEC 8.3, 8.4, 8.6) and editors' /stats (SPEC 8.5)."""
+
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+from feed_server import read_fixture
+from feedgen import now, rss
+
+ADMIN = 900
+CHANNEL = -1001000000077
+GROUP = -4000000001
+SUPERGROUP = -1001000000999
+
+
+def query(bot, sql, params=()):
+    with sqlite3.connect(f"file:{bot.db_path}?mode=ro", uri=True) as db:
+        return db.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+def bot_env():
+    return {"ADMIN_IDS": str(ADMIN)}
+
+
+async def test_addfeed_accepts_a_feed_and_refuses_what_is_not_one(start_bot, reader, feed_server):
+    feed_server.serve("/good.xml", read_fixture("rss-utf8.xml"))
+    feed_server.serve("/page.html", read_fixture("not-a-feed.html"), content_type="text/html")
+    bot = await start_bot()
+    admin = reader(ADMIN)
+
+    added = await admin.ask(f"/addfeed {feed_server.url('/good.xml')} good")
+    assert "Feed <b>good</b> added" in added["text"]
+    page = await admin.ask(f"/addfeed {feed_server.url('/page.html')}")
+    assert "not a working feed: not a feed (an HTML page)" in page["text"]
+    local = await admin.ask("/addfeed file:///etc/passwd")
+    assert "only http and https URLs are allowed" in local["text"]
+    ftp = await admin.ask("/addfeed ftp://example.org/rss.xml")
+    assert "only http and https URLs are allowed" in ftp["text"]
+    again = await admin.ask(f"/addfeed {feed_server.url('/good.xml')}")
+    assert "already in the list" in again["text"]
+    assert query(bot, "SELECT name, url FROM feeds") == [("good", feed_server.url("/good.xml"))]
+
+    listing = await admin.ask("/feeds")
+    assert "good" in listing["text"] and "items stored" in listing["text"]
+    removed = await admin.ask("/delfeed good")
+    assert "removed" in removed["text"]
+    assert query(bot, "SELECT count(*) FROM feeds") == [(0,)]
+    unknown = await admin.ask("/delfeed 42")
+    assert "No feed 42" in unknown["text"]
+
+
+async def test_feeds_shows_health_and_items_stored(start_bot, reader, feed_server):
+    feed_server.serve("/a.xml", rss(("a-1", "Экспорт вырос", "https://n.example/a1", now(), "x")))
+    feed_server.serve("/down.xml", b"oops", status=500)
+    feeds = (
+        f'[[feeds]]\nurl = "{feed_server.url("/a.xml")}"\nname = "alpha"\n'
+        f'[[feeds]]\nurl = "{feed_server.url("/down.xml")}"\nname = "down"\n'
+    )
+    await start_bot(env={"POLL_INTERVAL_SECONDS": "1"}, feeds=feeds)
+    await feed_server.wait_for_hits("/a.xml", 2)
+    await feed_server.wait_for_hits("/down.xml", 1)
+    text = (await reader(ADMIN).ask("/feeds"))["text"]
+    alpha, down = text.split("alpha", 1)[1].split("down", 1)
+    assert "items stored: 1" in alpha and "never" not in alpha
+    assert "last success: never" in down and "HTTP 500" in down
+
+
+async def test_channel_add_checks_rights_and_keeps_settings_after_migration(start_bot, reader, tg):
+    bot = await start_bot()
+    admin = reader(ADMIN)
+    tg.register_chat(CHANNEL, "channel", title="Agency", username="agency_news")
+    tg.set_member(CHANNEL, tg.bot_id, "member")
+    refused = await admin.ask("/channel add @agency_news china")
+    assert "may not post in Agency" in refused["text"]
+    assert query(bot, "SELECT count(*) FROM chats WHERE target = 1") == [(0,)]
+    tg.set_member(CHANNEL, tg.bot_id, "administrator")
+    assert "#china" in (await admin.ask("/channel add @agency_news china trade"))["text"]
+    assert "Unknown topics" in (await admin.ask("/channel add @agency_news chnia"))["text"]
+
+    tg.register_chat(GROUP, "group", title="Newsroom")
+    assert "all topics" in (await admin.ask(f"/channel add {GROUP}"))["text"]
+    listing = (await admin.ask("/channels"))["text"]
+    assert "@agency_news" in listing and "#china #trade" in listing and "Newsroom" in listing
+
+    tg.queue_update(tg.group_message(ADMIN, GROUP, "x", chat_type="group"))
+    update = tg.group_message(ADMIN, GROUP, "", chat_type="group")
+    del update["message"]["text"]
+    update["message"]["migrate_to_chat_id"] = SUPERGROUP
+    tg.queue_update(update)
+    await admin.barrier()
+    assert query(bot, "SELECT kind, target FROM chats WHERE chat_id = ?", (SUPERGROUP,)) == [
+        ("supergroup", 1)
+    ]
+    assert query(bot, "SELECT count(*) FROM chats WHERE chat_id = ?", (GROUP,)) == [(0,)]
+
+    removed = await admin.ask("/channel remove @agency_news")
+    assert "No longer posting to @agency_news" in removed["text"]
+    assert query(bot, "SELECT chat_id FROM chats WHERE target = 1") == [(SUPERGROUP,)]
+
+
+async def import_file(tg, admin, content, name="feeds.opml"):
+    tg.queue_update(tg.private_document(admin.user_id, content, name, caption="/import"))
+    return await admin.expect_message()
+
+
+async def test_opml_round_trip_into_a_fresh_bot(start_bot, reader, tg):
+    feeds = (
+        '[[feeds]]\nurl = "https://www.niann.ru/rss.xml"\nname = "niann"\n'
+        '[[feeds]]\nurl = "https://www.vremyan.ru/rss/news.rss?a=1&b=2"\nname = "vremyan"\n'
+    )
+    first = await start_bot(feeds=feeds)
+    admin = reader(ADMIN)
+    await admin.send("/export")
+    document = await admin.expect_document()
+    opml = document.params["document"].content
+    assert document.params["caption"] == "Feeds as OPML (2)."
+    assert b"<opml" in opml and b"a=1&amp;b=2" in opml
+    await first.stop()
+
+    second = await start_bot()
+    report = await import_file(tg, admin, opml)
+    assert "2 added, 0 already there, 0 invalid" in report["text"]
+    assert query(second, "SELECT url, name FROM feeds ORDER BY url") == query(
+        first, "SELECT url, name FROM feeds ORDER BY url"
+    )
+    again = await import_file(tg, admin, opml)
+    assert "0 added, 2 already there" in again["text"]
+
+
+HOSTILE = {
+    "not XML": b"this is not xml at all",
+    "entity expansion": (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><opml><body>'
+        b'<outline xmlUrl="https://x.example/&lol2;"/></body></opml>'
+    ),
+    "too many": b"<opml><body>"
+    + b"".join(b'<outline xmlUrl="https://x.example/%d"/>' % i for i in range(600))
+    + b"</body></opml>",
+    "too big": b"<opml><body>" + b" " * (1024 * 1024 + 1) + b"</body></opml>",
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+async def test_hostile_opml_is_refused_and_adds_nothing(start_bot, reader, tg, kind):
+    bot = await start_bot()
+    admin = reader(ADMIN)
+    reply = await import_file(tg, admin, HOSTILE[kind])
+    assert "The OPML file was refused" in reply["text"]
+    assert query(bot, "SELECT count(*) FROM feeds") == [(0,)]
+
+
+async def test_import_counts_invalid_urls(start_bot, reader, tg):
+    bot = await start_bot()
+    admin = reader(ADMIN)
+    opml = (
+        b'<?xml version="1.0"?><opml version="2.0"><body><outline text="group">'
+        b'<outline text="ok" xmlUrl="https://ok.example/rss"/>'
+        b'<outline text="local" xmlUrl="file:///etc/passwd"/></outline></body></opml>'
+    )
+    reply = await import_file(tg, admin, opml)
+    assert "1 added, 0 already there, 1 invalid" in reply["text"]
+    assert "file:///etc/passwd" in reply["text"]
+    assert query(bot, "SELECT url, name FROM feeds") == [("https://ok.example/rss", "ok")]
+
+
+async def test_stats_match_the_database_after_a_scripted_session(
+    start_bot, reader, tg, feed_server
+):
+    feed_server.serve("/a.xml", rss(("a-1", "Экспорт вырос", "https://n.example/a1", now(), "x")))
+    feeds = f'[[feeds]]\nurl = "{feed_server.url("/a.xml")}"\nname = "alpha"\n'
+    bot = await start_bot(feeds=feeds)
+    await feed_server.wait_for_hits("/a.xml", 1)
+    ann, bob, cid, dan = reader(), reader(), reader(), reader()
+    await ann.ask("/subscribe china")
+    await ann.ask("/subscribe Дзержинск")
+    await bob.ask("/subscribe china")
+    await bob.ask("/subscribe дзержинск")
+    await bob.ask("/pause")
+    await cid.ask("/subscribe trade")
+    await dan.ask("/start")
+    tg.block(dan.chat_id)
+    tg.queue_update(tg.my_chat_member(dan.user_id))
+    admin = reader(ADMIN)
+    await admin.barrier()
+
+    text = (await admin.ask("/stats"))["text"]
+    total = query(bot, "SELECT count(*) FROM chats WHERE kind = 'private'")[0][0]
+    blocked = query(bot, "SELECT count(*) FROM chats WHERE kind = 'private' AND active = 0")[0][0]
+    assert f"<b>Readers:</b> {total} (active {total - 1 - blocked}, paused 1," in text
+    assert f"blocked {blocked})" in text
+    assert "#china 2, #trade 1" in text
+    assert "«Дзержинск» 2" in text
+    assert "1 ok, 0 failing" in text
+    today = datetime.now(UTC).date().isoformat()
+    stored = query(bot, "SELECT count(*) FROM articles WHERE stored_at >= ?", (today,))[0][0]
+    assert f"<b>Articles today:</b> {stored}" in text
+    sent = query(bot, "SELECT count(*) FROM outbox WHERE status = 'sent'")[0][0]
+    assert f"{sent} sent" in text

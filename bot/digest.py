@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.delivery.render import MAX_MESSAGE_LENGTH, utf16_len, visible_length
+from bot.delivery.render import MAX_MESSAGE_LENGTH, safe_link, utf16_len, visible_length
 from bot.i18n import Catalogue, Translator
 from bot.schedule import ScheduleError, digest_due, local_date, parse_time
 from bot.topics.taxonomy import Taxonomy
@@ -27,7 +27,13 @@ log = logging.getLogger(__name__)
 TITLE_CHARS = 200
 BATCH = 100  # readers per transaction: a few statements each, the write lock held briefly
 BULLET = "• "
-_WEB_LINK = re.compile(r"https?://[^/?#\s]+", re.IGNORECASE)
+# Telegram formats only the first 100 entities of a message and refuses one whose entities
+# (their text and URLs) are too long, ENTITIES_TOO_LONG at about 9.5k characters; either way
+# the sender falls back to plain text and every link is lost. A digest message stays below
+# both, its raw HTML bounding what its entities can add up to.
+MAX_ENTITIES = 90
+MAX_HTML_LENGTH = 9000
+_OPEN_TAG = re.compile(r"<[a-zA-Z]")  # one entity each; feed text is escaped, so no false hits
 
 
 def _group_key(article: DigestArticle, followed: frozenset[str], order: dict[str, int]) -> str:
@@ -44,8 +50,8 @@ def _line(article: DigestArticle) -> tuple[str, int]:
     if len(title) > TITLE_CHARS:
         title = title[: TITLE_CHARS - 1].rstrip() + "…"
     text = html.escape(title, quote=False)
-    link = (article.link or "").strip()
-    if _WEB_LINK.match(link):  # what Telegram can open; cheaper than urlsplit per line
+    link = safe_link(article.link)
+    if link:  # what Telegram can open; anything else is shown as the plain title
         text = f'<a href="{html.escape(link, quote=True)}">{text}</a>'
     return BULLET + text, utf16_len(BULLET + title)
 
@@ -89,21 +95,33 @@ def _heading(t: Translator, taxonomy: Taxonomy, key: str) -> tuple[str, int]:
     return text, visible_length(text)
 
 
-def _pack(lines: list[tuple[str, int]], limit: int) -> list[str]:
-    """Whole lines into as few messages as fit in `limit` (newlines count too)."""
+def _pack(
+    lines: list[tuple[str, int]],
+    limit: int,
+    max_entities: int = MAX_ENTITIES,
+    max_html: int = MAX_HTML_LENGTH,
+) -> list[str]:
+    """Whole lines into as few messages as fit in `limit` visible characters, `max_entities`
+    tags and `max_html` characters of raw HTML (newlines count too)."""
     messages: list[str] = []
     current: list[str] = []
-    size = 0
+    size = entities = raw = 0
     for text, length in lines:
         extra = length + (1 if current else 0)
-        if current and size + extra > limit:
+        tags = len(_OPEN_TAG.findall(text))
+        raw_extra = utf16_len(text) + (1 if current else 0)
+        if current and (
+            size + extra > limit or entities + tags > max_entities or raw + raw_extra > max_html
+        ):
             messages.append("\n".join(current).strip("\n"))
-            current, size = [], 0
+            current, size, entities, raw = [], 0, 0, 0
             if not text:  # a blank separator does not open a message
                 continue
-            extra = length
+            extra, raw_extra = length, utf16_len(text)
         current.append(text)
         size += extra
+        entities += tags
+        raw += raw_extra
     if current:
         messages.append("\n".join(current).strip("\n"))
     return [message for message in messages if message]

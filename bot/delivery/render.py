@@ -59,6 +59,8 @@ def safe_link(link: str | None) -> str | None:
     if not link:
         return None
     link = link.strip()
+    if any(ch.isspace() or not ch.isprintable() for ch in link):  # urlsplit lets these by
+        return None
     try:
         parts = urlsplit(link)
     except ValueError:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest_asyncio
 
 from bot.delivery.render import visible_length
-from bot.digest import DigestJob, render_digest
+from bot.digest import MAX_ENTITIES, MAX_HTML_LENGTH, DigestJob, render_digest
 from bot.i18n import Catalogue
 from bot.topics.taxonomy import default_topics_path, load_taxonomy
 from storage.articles import ArticleRepository, Candidate
@@ -194,6 +194,60 @@ def test_render_splits_only_past_the_limit():
     assert all(visible_length(m) <= 4096 for m in messages)
     assert sum(m.count("<a href") for m in messages) == 200
     assert not render_digest(t, TAXONOMY, frozenset(), [])
+
+
+def test_digest_with_many_short_items_stays_under_telegrams_entity_count():
+    # 300 one-word titles fit 4096 visible characters, but Telegram formats only the first
+    # 100 entities of a message: the rest of the links would be lost.
+    t = CATALOGUE.translator("en")
+    many = [article(n, "T", ("china",) if n % 2 else ("india",)) for n in range(300)]
+    messages = render_digest(t, TAXONOMY, frozenset(), many)
+    assert len(messages) > 1
+    for message in messages:
+        assert message.count("<a ") + message.count("<b>") <= MAX_ENTITIES
+        assert not message.startswith("\n") and not message.endswith("\n")
+    assert sum(m.count("<a href") for m in messages) == 300
+    assert "".join(messages).count("<b>🇨🇳 China</b>") == 1
+
+
+def test_digest_with_long_links_stays_under_telegrams_entity_length():
+    # Short titles with long URLs: few visible characters and few entities, but the URLs
+    # add up past ENTITIES_TOO_LONG, and the whole message would go out as plain text.
+    t = CATALOGUE.translator("en")
+    links = [
+        DigestArticle(n, f"Story {n}", f"https://a.example/{n}/" + "x" * 500, ("china",))
+        for n in range(60)
+    ]
+    messages = render_digest(t, TAXONOMY, frozenset(), links)
+    assert len(messages) > 1
+    assert all(len(m) <= MAX_HTML_LENGTH for m in messages)
+    assert all(visible_length(m) <= 4096 for m in messages)
+    assert sum(m.count("<a href") for m in messages) == 60
+    # Split at item boundaries: every line is a whole item, heading or header.
+    for message in messages:
+        for line in message.splitlines():
+            assert not line or line.startswith(("• ", "<b>"))
+            assert line.count("<a ") == line.count("</a>")
+
+
+def test_digest_link_telegram_cannot_open_is_shown_as_plain_title():
+    # The old check looked only at the scheme and host prefix, so these were linked.
+    t = CATALOGUE.translator("en")
+    bad = [
+        "https://a.example/a b",
+        "https:// a.example/x",
+        "https://a.ex\nample/x",
+        "https://a.example]/x",
+        "https://[::1/x",
+        "javascript:alert(1)",
+    ]
+    articles = [DigestArticle(n, f"Bad {n}", link, ("china",)) for n, link in enumerate(bad)]
+    articles.append(DigestArticle(99, "Good", "  https://a.example/ok?a=1&b=2\n", ("china",)))
+    (text,) = render_digest(t, TAXONOMY, frozenset(), articles)
+    assert text.count("<a href") == 1
+    assert '<a href="https://a.example/ok?a=1&amp;b=2">Good</a>' in text
+    for n in range(len(bad)):
+        assert f"\n• Bad {n}\n" in text + "\n"
 
 
 async def test_quiet_hours_are_decided_when_a_row_is_claimed(db):

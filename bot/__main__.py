@@ -79,7 +79,7 @@ def run(argv: list[str] | None = None) -> int:
         if args.command == "check-feeds":
             return _check_feeds(as_json=args.json)
         settings = load_settings(os.environ)
-        setup_logging(settings.log_level, secrets=(settings.bot_token,))
+        setup_logging(settings.log_level, (settings.bot_token,), settings.log_format)
         from bot.app import main  # after settings: a bad setting needs none of the heavy imports
 
         asyncio.run(main(settings))
@@ -94,7 +94,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def _check_feeds(*, as_json: bool) -> int:
     settings = load_settings(os.environ, require_token=False)
-    setup_logging(settings.log_level, secrets=(settings.bot_token,))
+    setup_logging(settings.log_level, (settings.bot_token,), settings.log_format)
     # The report is the output here; pymorphy3's "Loading dictionaries" lines are noise.
     logging.getLogger("pymorphy3").setLevel(max(logging.WARNING, settings.log_level_number))
     from bot.feeds.check import run_check

@@ -22,6 +22,7 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import BotCommandScopeAllPrivateChats
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from bot.admin import AdminService
 from bot.config import ConfigError, Settings
@@ -37,6 +38,11 @@ from bot.feeds.poller import Poller, PollSettings
 from bot.i18n import LANGUAGES, Catalogue
 from bot.middlewares.inflight import InFlightMiddleware
 from bot.news import NewsService
+from bot.ops.health import HealthProbe
+from bot.ops.metrics import NewsbotCollector
+from bot.ops.polling import POLLING_BACKOFF, ConflictReporter
+from bot.ops.server import build_app as build_ops_app
+from bot.ops.server import start_server as start_ops_server
 from bot.reader_schedule import ScheduleService
 from bot.readers import ReaderService
 from bot.topics.matcher import Matcher
@@ -51,6 +57,7 @@ from storage.chats import ChatRepository
 from storage.database import Database
 from storage.feeds import FeedRepository
 from storage.lock import AlreadyRunning, exclusive
+from storage.ops import OpsRepository
 from storage.outbox import OutboxRepository
 from storage.roles import RoleRepository
 from storage.schedules import ScheduleRepository
@@ -102,6 +109,7 @@ async def register_commands(bot: Bot, catalogue: Catalogue) -> None:
 
 def create_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session.middleware(ConflictReporter())  # a 409 from getUpdates, said plainly (SPEC 8b)
     return Bot(
         settings.bot_token,
         session=session,
@@ -118,7 +126,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 async def poll_until_stopped(dispatcher: Dispatcher, bot: Bot, stop: asyncio.Event) -> None:
     """Long polling until `stop` is set; polling errors (a rejected token) propagate."""
     polling = asyncio.create_task(
-        dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
+        dispatcher.start_polling(
+            bot, handle_signals=False, close_bot_session=False, backoff_config=POLLING_BACKOFF
+        )
     )
     stopping = asyncio.create_task(stop.wait())
     try:
@@ -179,6 +189,7 @@ class Parts:
     channels: ChannelRepository
     watcher: BreakingWatcher | None = None  # editors' fan-out reports (SPEC 8.2)
     digests: DigestJob | None = None  # readers' daily digests (SPEC 4.11)
+    database: Database | None = None  # for /healthz and /metrics (SPEC 8b)
 
 
 async def assemble(
@@ -275,6 +286,7 @@ async def assemble(
         ChannelRepository(database),
         watcher=watcher,
         digests=digests,
+        database=database,
     )
 
 
@@ -288,20 +300,28 @@ async def main(settings: Settings) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
 
-    # Closed in reverse order: scheduler, poller, sender, HTTP, Bot session, database.
+    # Closed in reverse order: scheduler, poller, sender, ops server, HTTP, Bot session,
+    # database.
     async with contextlib.AsyncExitStack() as resources:
         parts = await assemble(settings, taxonomy, catalogue, feed_specs, resources)
+        probe = None
+        if settings.metrics_port is not None:
+            probe = await serve_operations(settings, parts, CollectorRegistry(), resources)
         try:
             started = _start_up_calls(parts.bot, catalogue, settings, parts.channels, stop)
             if not await until_stopped(started, stop):
                 return
             sender_task = asyncio.create_task(parts.sender.run(stop), name="sender")
             resources.push_async_callback(_finish, sender_task, stop)
+            if probe is not None:
+                probe.sender_task = sender_task
             if parts.watcher is not None:
                 watcher_task = asyncio.create_task(parts.watcher.run(stop), name="reports")
                 resources.push_async_callback(_finish, watcher_task, stop)
             scheduler = create_scheduler(settings, parts.poller, parts.digests)
             scheduler.start()
+            if probe is not None:
+                probe.scheduler = scheduler
             resources.push_async_callback(parts.poller.stop)
             resources.callback(scheduler.shutdown, wait=False)
             await poll_until_stopped(parts.dispatcher, parts.bot, stop)
@@ -313,6 +333,41 @@ async def main(settings: Settings) -> None:
                 "Telegram rejected the token (401 Unauthorized); check it with @BotFather",
             ) from None
     log.info("stopped")
+
+
+async def serve_operations(
+    settings: Settings,
+    parts: Parts,
+    registry: CollectorRegistry,
+    resources: contextlib.AsyncExitStack,
+) -> HealthProbe:
+    """`/healthz` and `/metrics` on WEB_HOST:METRICS_PORT (SPEC 8b), from start-up on
+    (unhealthy until the scheduler and the sender run); the server is closed with
+    `resources`. The probe is returned for `main()` to hand it the scheduler and sender."""
+    assert parts.database is not None and settings.metrics_port is not None
+    ops = OpsRepository(parts.database)
+    poller = parts.poller
+    probe = HealthProbe(
+        ops,
+        last_poll_at=lambda: poller.last_poll_at,
+        poll_interval=timedelta(seconds=settings.poll_interval_seconds),
+    )
+    collector = NewsbotCollector(
+        ops, parts.sender.stats, poller.totals, last_poll_at=lambda: poller.last_poll_at
+    )
+    registry.register(collector)
+    ProcessCollector(registry=registry)
+    app = build_ops_app(probe, registry, collector)
+    try:
+        runner = await start_ops_server(app, settings.web_host, settings.metrics_port)
+    except OSError as error:
+        raise ConfigError(
+            "METRICS_PORT",
+            f"cannot listen on {settings.web_host}:{settings.metrics_port}: {error.strerror}",
+        ) from None
+    resources.push_async_callback(runner.cleanup)
+    log.info("serving /healthz and /metrics on %s:%d", settings.web_host, settings.metrics_port)
+    return probe
 
 
 async def _finish(task: asyncio.Task[None], stop: asyncio.Event) -> None:

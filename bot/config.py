@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.logs import LOG_FORMATS
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_FEEDS_FILE = DATA_DIR / "feeds.toml"
 DEFAULT_TOPICS_FILE = DATA_DIR / "topics.toml"
@@ -46,6 +48,7 @@ class Settings:
     max_item_age_hours: int = 48
     timezone: str = "Europe/Moscow"
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object a line
     metrics_port: int | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -164,6 +167,10 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
             "LOG_LEVEL", f"expected one of {', '.join(_LOG_LEVELS)}, got {log_level!r}"
         )
 
+    log_format = (_text(env, "LOG_FORMAT") or "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("LOG_FORMAT", f"expected text or json, got {log_format!r}")
+
     webhook_url = _url(env, "WEBHOOK_URL")
     webhook_secret = _text(env, "WEBHOOK_SECRET")
     if webhook_url:
@@ -188,6 +195,7 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         max_item_age_hours=_int(env, "MAX_ITEM_AGE_HOURS", 48, 1, 24 * 365),
         timezone=tz,
         log_level=log_level,
+        log_format=log_format,
         metrics_port=_int(env, "METRICS_PORT", 0, 1, 65_535) if metrics_raw else None,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,

@@ -38,6 +38,7 @@ CONFIG_VARS_TO_DROP = frozenset(
         "FEEDS_FILE",
         "TOPICS_FILE",
         "LOG_LEVEL",
+        "LOG_FORMAT",
         "ADMIN_IDS",
         "CHANNEL_IDS",
         "POLL_INTERVAL_SECONDS",

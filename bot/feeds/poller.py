@@ -48,6 +48,15 @@ class PollReport:
     queued: int = 0
     errors: dict[str, str] = field(default_factory=dict)
 
+    def add(self, other: PollReport) -> None:
+        """Fold one cycle's figures into running totals (for /metrics; errors are not kept)."""
+        self.polled += other.polled
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.new += other.new
+        self.duplicates += other.duplicates
+        self.queued += other.queued
+
 
 @dataclass(frozen=True)
 class PollSettings:
@@ -84,6 +93,7 @@ class Poller:
         self._task: asyncio.Task[PollReport] | None = None
         self._stopping = False
         self.last_poll_at: datetime | None = None
+        self.totals = PollReport()  # every finished cycle added up, for /metrics
 
     async def poll_due(self) -> PollReport:
         """One poll cycle over every due feed; never raises for a feed's failure.
@@ -125,6 +135,7 @@ class Poller:
 
         await asyncio.gather(*(bounded(feed) for feed in due))
         self.last_poll_at = now
+        self.totals.add(report)
         log.info(
             "poll: feeds=%d unchanged=%d failed=%d new=%d duplicates=%d queued=%d",
             report.polled,

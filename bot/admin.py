@@ -58,6 +58,24 @@ class ImportReport:
     invalid: list[str]  # not http(s), or no host
 
 
+class _TooBig(Exception):
+    pass
+
+
+class _CappedBuffer(io.BytesIO):
+    """A download destination that refuses to grow past `cap` bytes, so a file whose
+    size Telegram did not tell (`file_size` None) is never read whole."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self._cap = cap
+
+    def write(self, data, /) -> int:  # data: any bytes-like object
+        if self.tell() + len(data) > self._cap:
+            raise _TooBig
+        return super().write(data)
+
+
 class AdminService:
     def __init__(
         self,
@@ -127,7 +145,7 @@ class AdminService:
 
     async def find_feed(self, ref: str) -> Feed | None:
         ref = ref.strip()
-        if ref.isdigit():
+        if ref.isascii() and ref.isdecimal():  # not "²": int() refuses it
             return await self._feeds.get(int(ref))
         return await self._feeds.find_by_url(ref) or await self._feeds.find_by_name(ref)
 
@@ -151,9 +169,11 @@ class AdminService:
         if size is not None and size > MAX_BYTES:
             return Refused("admin.opml_bad", f"the file is over {MAX_BYTES // 1024} KB")
         try:
-            data = await bot.download(file_id, destination=io.BytesIO())
+            data = await bot.download(file_id, destination=_CappedBuffer(MAX_BYTES))
         except TelegramAPIError as error:
             return Refused("admin.opml_bad", f"download failed: {error.message}")
+        except _TooBig:  # Telegram did not say the size: stopped at the cap
+            return Refused("admin.opml_bad", f"the file is over {MAX_BYTES // 1024} KB")
         assert isinstance(data, io.BytesIO)
         try:
             outlines = parse_opml(data.getvalue())
@@ -187,7 +207,7 @@ class AdminService:
         unknown = [topic for topic in topics if self._taxonomy.get(topic) is None]
         if unknown:
             return Refused("admin.channel_unknown_topics", " ".join(unknown))
-        if thread and not thread.isdigit():
+        if thread and not (thread.isascii() and thread.isdecimal()):
             return Refused("admin.channel_usage")
         try:
             chat: ResolvedChat = await resolve_chat(bot, ref)

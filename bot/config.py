@@ -113,7 +113,7 @@ def _admin_ids(env: Mapping[str, str]) -> frozenset[int]:
     raw = _text(env, "ADMIN_IDS") or ""
     ids = set()
     for part in filter(None, (p.strip() for p in raw.split(","))):
-        if not part.isdigit():
+        if not (part.isascii() and part.isdecimal()):
             raise ConfigError(
                 "ADMIN_IDS", f"expected comma-separated numeric Telegram user ids, got {part!r}"
             )

@@ -35,13 +35,20 @@ from storage.roles import RoleRepository
 
 log = logging.getLogger(__name__)
 
-MAX_POST_CHARS = 3500  # the push adds hashtags; Telegram's limit is 4096
+# In UTF-16 code units, as Telegram counts (an emoji may count two): its limit is 4096,
+# and the preview's header and the push's hashtags need the rest.
+MAX_POST_CHARS = 3500
 PREVIEW_TTL = timedelta(hours=1)
 _HASHTAG = re.compile(r"#(\w+)")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 # ------------------------------------------------------------------ pure parts
@@ -84,12 +91,23 @@ def parse_post(args: str | None, known_topic: Callable[[str], bool]) -> ParsedPo
             break
     if unknown:
         return PostRejected(PostProblem.UNKNOWN_TOPICS, " ".join(f"#{t}" for t in unknown))
-    text = "\n".join(clean_argument(line) for line in rest.strip().splitlines()).strip()
+    text = clean_text(rest)
+    if problem := text_problem(text):
+        return problem
+    return ParsedPost(tuple(dict.fromkeys(topics)), text)
+
+
+def clean_text(text: str) -> str:
+    return "\n".join(clean_argument(line) for line in text.strip().splitlines()).strip()
+
+
+def text_problem(text: str) -> PostRejected | None:
+    """An item's text (/post, /correct) is refused empty or over MAX_POST_CHARS."""
     if not text:
         return PostRejected(PostProblem.EMPTY)
-    if len(text) > MAX_POST_CHARS:
-        return PostRejected(PostProblem.TOO_LONG, str(len(text)))
-    return ParsedPost(tuple(dict.fromkeys(topics)), text)
+    if utf16_len(text) > MAX_POST_CHARS:
+        return PostRejected(PostProblem.TOO_LONG, str(utf16_len(text)))
+    return None
 
 
 def split_text(text: str) -> tuple[str, str]:
@@ -174,6 +192,7 @@ class EditorialService:
         self._wake = wake
         self._clock = clock
         self._ttl = preview_ttl
+        self._recalling: set[int] = set()
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.admin_ids
@@ -223,30 +242,68 @@ class EditorialService:
             return ItemProblem.RECALLED
         return item
 
-    async def correct(self, item_id: int, args: str | None) -> CopiesReport | ItemProblem:
+    async def correct(
+        self, item_id: int, args: str | None
+    ) -> CopiesReport | ItemProblem | PostRejected:
         item = await self._sent_item(item_id)
         if not isinstance(item, Breaking):
             return item
-        text = "\n".join(clean_argument(line) for line in (args or "").splitlines()).strip()
+        text = clean_text(args or "")
+        if problem := text_problem(text):  # refused whole, never cut
+            return problem
         title, summary = split_text(text)
         waiting = await self._breaking.correct(item_id, text, title, summary, self._clock())
         assert item.article_id is not None
         view = PushView(title, summary, item.topics)
-        tally = await self._each_copy(item.article_id, lambda copy: self._edit(copy, view))
+        # Copies delivered meanwhile (the sender held the old text) get a second pass; a
+        # copy delivered later still is fixed by running the same /correct again ("not
+        # modified" counts as done for the copies already right).
+        tally = await self._two_passes(item.article_id, lambda copy: self._edit(copy, view))
         return CopiesReport(tally.done, tally.failed, waiting)
 
     async def recall(self, item_id: int) -> CopiesReport | ItemProblem:
-        item = await self._sent_item(item_id)
-        if not isinstance(item, Breaking):
-            return item
-        dropped = await self._breaking.recall(item_id, self._clock())
-        assert item.article_id is not None
-        tally = await self._each_copy(item.article_id, self._delete)
-        return CopiesReport(tally.done, tally.failed, dropped)
+        """Delete every delivered copy. Run again on a recalled item, it deletes the
+        copies left (delivered after the first run, or failed); with none left it says
+        the item was recalled already."""
+        item = await self._breaking.get(item_id)
+        if item is None or item.status != "sent" or item.article_id is None:
+            return ItemProblem.UNKNOWN
+        if item_id in self._recalling:  # a /recall of this item is under way
+            return ItemProblem.RECALLED
+        self._recalling.add(item_id)
+        try:
+            dropped = await self._breaking.recall(item_id, self._clock())
+            deleted = self._breaking.copy_deleted
+            tally = await self._two_passes(item.article_id, self._delete, deleted)
+        finally:
+            self._recalling.discard(item_id)
+        if dropped is None and tally.done == tally.failed == 0:
+            return ItemProblem.RECALLED
+        return CopiesReport(tally.done, tally.failed, dropped or 0)
 
-    async def _each_copy(self, article_id: int, act: Callable[[Copy], Awaitable[object]]) -> _Tally:
-        tally = _Tally()
-        for copy in await self._breaking.copies(article_id):
+    async def _two_passes(
+        self,
+        article_id: int,
+        act: Callable[[Copy], Awaitable[object]],
+        done: Callable[[int], Awaitable[None]] | None = None,
+    ) -> _Tally:
+        """Every delivered copy, then those delivered while the first pass ran: the
+        sender may have held a row in memory and recorded it `sent` afterwards."""
+        first = await self._breaking.copies(article_id)
+        tally = await self._each_copy(first, act, done)
+        seen = {copy.outbox_id for copy in first}
+        later = [c for c in await self._breaking.copies(article_id) if c.outbox_id not in seen]
+        return await self._each_copy(later, act, done, tally)
+
+    async def _each_copy(
+        self,
+        copies: Sequence[Copy],
+        act: Callable[[Copy], Awaitable[object]],
+        done: Callable[[int], Awaitable[None]] | None = None,
+        tally: _Tally | None = None,
+    ) -> _Tally:
+        tally = _Tally() if tally is None else tally
+        for copy in copies:
             private = copy.chat_kind == "private" and copy.chat_id > 0
             for _ in range(3):  # a 429 pauses everyone, then this copy is tried again
                 await self._slot(copy.chat_id, private)
@@ -266,6 +323,8 @@ class EditorialService:
                     log.info("copy in chat %d: %s", copy.chat_id, error)
                 else:
                     tally.done += 1
+                    if done is not None:
+                        await done(copy.outbox_id)
                 break
             else:
                 tally.failed += 1
@@ -331,10 +390,13 @@ class BreakingWatcher:
     async def check(self) -> int:
         reported = 0
         for item in await self._breaking.finished_unreported():
-            assert item.article_id is not None
-            delivery = await self._breaking.delivery(item.article_id)
+            # Only a hint: `queue_report` checks again, and counts, under the write lock.
             chat = await self._chats.get(item.editor_id)
-            text = self._report_text(item, delivery, chat.language if chat else "en")
+            language = chat.language if chat else "en"
+
+            def text(found: Breaking, delivery: Delivery, language: str = language) -> str:
+                return self._report_text(found, delivery, language)
+
             if await self._breaking.queue_report(item.breaking_id, text, self._clock()):
                 reported += 1
         if reported:

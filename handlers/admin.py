@@ -34,7 +34,9 @@ async def editor(
 async def editors(
     message: Message, t: Translator, admin: AdminService, editorial: EditorialService
 ) -> None:
-    await message.answer(views.editors_text(t, await admin.editors(), editorial.admin_ids))
+    text = views.editors_text(t, await admin.editors(), editorial.admin_ids)
+    for part in views.split_message(text):
+        await message.answer(part)
 
 
 async def addfeed(
@@ -66,7 +68,8 @@ async def delfeed(
 
 
 async def channels(message: Message, t: Translator, admin: AdminService) -> None:
-    await message.answer(views.channels_text(t, await admin.channels()))
+    for part in views.split_message(views.channels_text(t, await admin.channels())):
+        await message.answer(part)
 
 
 async def channel(
@@ -99,7 +102,8 @@ async def import_opml(message: Message, bot: Bot, t: Translator, admin: AdminSer
     if isinstance(result, Refused):
         await message.answer(views.refusal_text(t, result))
         return
-    await message.answer(views.import_text(t, result))
+    for part in views.split_message(views.import_text(t, result)):
+        await message.answer(part)
 
 
 async def migrated(message: Message, admin: AdminService) -> None:

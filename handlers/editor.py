@@ -25,7 +25,9 @@ def _item_and_text(args: str | None) -> tuple[int | None, str]:
     """`ID rest...` (`№ID` too); the rest keeps its line breaks."""
     head, *rest = (args or "").split(maxsplit=1) or [""]
     head = head.removeprefix("№")
-    return (int(head) if head.isdigit() else None), (rest[0].strip() if rest else "")
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    number = head.isascii() and head.isdecimal()
+    return (int(head) if number else None), (rest[0].strip() if rest else "")
 
 
 async def post(
@@ -91,7 +93,9 @@ async def stats(message: Message, t: Translator, stats: StatsRepository, timezon
 
 
 async def feeds(message: Message, t: Translator, admin: AdminService, timezone: str) -> None:
-    await message.answer(views.feeds_text(t, await admin.feed_health(), timezone))
+    text = views.feeds_text(t, await admin.feed_health(), timezone)
+    for part in views.split_message(text):
+        await message.answer(part)
 
 
 async def export(message: Message, t: Translator, admin: AdminService) -> None:

@@ -67,7 +67,11 @@ def _article(row) -> Article:
     )
 
 
-_SELECT = "SELECT a.*, f.name AS source FROM articles a LEFT JOIN feeds f ON f.feed_id = a.feed_id"
+# A recalled breaking item (SPEC 8.2a) stays stored for the counts but is never listed.
+_SELECT = (
+    "SELECT a.*, f.name AS source FROM articles a LEFT JOIN feeds f ON f.feed_id = a.feed_id"
+    " WHERE a.recalled = 0"
+)
 
 # Every active, unpaused private reader whose topic, keyword or source subscription
 # matches; DISTINCT plus the outbox's UNIQUE (chat, article) make it one row a reader.
@@ -137,7 +141,7 @@ class ArticleRepository:
 
     async def latest_by_topics(self, topic_ids: Sequence[str], limit: int = 10) -> list[Article]:
         rows = await self._db.fetch_all(
-            f"{_SELECT} WHERE a.article_id IN (SELECT article_id FROM article_topics"
+            f"{_SELECT} AND a.article_id IN (SELECT article_id FROM article_topics"
             " WHERE topic_id IN (SELECT value FROM json_each(?)))"
             " ORDER BY a.article_id DESC LIMIT ?",
             (json.dumps(list(topic_ids)), limit),
@@ -146,7 +150,7 @@ class ArticleRepository:
 
     async def latest_by_sources(self, names: Sequence[str], limit: int = 10) -> list[Article]:
         rows = await self._db.fetch_all(
-            f"{_SELECT} WHERE a.article_id IN (SELECT fi.article_id FROM feed_items fi"
+            f"{_SELECT} AND a.article_id IN (SELECT fi.article_id FROM feed_items fi"
             " JOIN feeds s ON s.feed_id = fi.feed_id"
             " WHERE s.name IN (SELECT value FROM json_each(?)))"
             " ORDER BY a.article_id DESC LIMIT ?",

@@ -8,7 +8,7 @@ priority above ordinary articles, so the sender drains them first.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -199,17 +199,7 @@ class BreakingRepository:
         return queued
 
     async def delivery(self, article_id: int) -> Delivery:
-        rows = await self._db.fetch_all(
-            "SELECT status, count(*) AS n FROM outbox WHERE article_id = ? GROUP BY status",
-            (article_id,),
-        )
-        found = {row["status"]: row["n"] for row in rows}
-        return Delivery(
-            sent=found.get("sent", 0),
-            blocked=found.get("dropped", 0),
-            failed=found.get("failed", 0),
-            pending=found.get("pending", 0) + found.get("sending", 0),
-        )
+        return await _delivery(self._db.connection, article_id)
 
     async def finished_unreported(self) -> list[Breaking]:
         """Sent items with no row left to send whose editor has no report yet."""
@@ -220,24 +210,36 @@ class BreakingRepository:
         )
         return [_breaking(r) for r in rows]
 
-    async def queue_report(self, breaking_id: int, text: str, now: datetime) -> bool:
-        """Queue the editor's report and mark the item reported, once."""
+    async def queue_report(
+        self,
+        breaking_id: int,
+        report: Callable[[Breaking, Delivery], str],
+        now: datetime,
+    ) -> bool:
+        """Queue the editor's report and mark the item reported, once, and only when no
+        row is left to send. The check and the counts are read under the write lock, so
+        `send()`'s item, marked sent before its rows exist, is never reported early."""
         stamp = _stamp(now)
         async with self._db.transaction() as conn:
             async with conn.execute(
                 "UPDATE breaking SET reported_at = ? WHERE breaking_id = ?"
-                " AND reported_at IS NULL RETURNING editor_id",
+                " AND status = 'sent' AND reported_at IS NULL AND article_id IS NOT NULL"
+                " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.article_id = breaking.article_id"
+                " AND o.status IN ('pending', 'sending')) RETURNING *",
                 (stamp, breaking_id),
             ) as cursor:
                 row = await cursor.fetchone()
             if row is None:
                 return False
+            item = _breaking(row)
+            assert item.article_id is not None
+            text = report(item, await _delivery(conn, item.article_id))
             async with conn.execute(
-                "SELECT 1 FROM chats WHERE chat_id = ?", (row["editor_id"],)
+                "SELECT 1 FROM chats WHERE chat_id = ?", (item.editor_id,)
             ) as cursor:
                 known = await cursor.fetchone()
             if known is not None:
-                await queue_message(conn, row["editor_id"], text, stamp, priority=BREAKING_PRIORITY)
+                await queue_message(conn, item.editor_id, text, stamp, priority=BREAKING_PRIORITY)
         return True
 
     async def copies(self, article_id: int) -> list[Copy]:
@@ -272,18 +274,26 @@ class BreakingRepository:
             )
             return await _waiting(conn, article_id)
 
-    async def recall(self, breaking_id: int, now: datetime) -> int:
+    async def recall(self, breaking_id: int, now: datetime) -> int | None:
         """Mark the item recalled, drop its rows not sent yet (returns how many) and take
-        it out of topic listings."""
+        it out of every listing; None when it was recalled already (one UPDATE decides,
+        so two /recall at once cannot both proceed)."""
         async with self._db.transaction() as conn:
             async with conn.execute(
-                "UPDATE breaking SET recalled_at = ? WHERE breaking_id = ? RETURNING article_id",
+                "UPDATE breaking SET recalled_at = ? WHERE breaking_id = ?"
+                " AND recalled_at IS NULL AND article_id IS NOT NULL RETURNING article_id",
                 (_stamp(now), breaking_id),
             ) as cursor:
                 row = await cursor.fetchone()
-            # Out of topic listings (/latest) too; the article row stays for the counts.
+            if row is None:
+                return None
+            # Out of topic listings and keyword searches (/latest) too; the article row
+            # stays for the counts.
             await conn.execute(
                 "DELETE FROM article_topics WHERE article_id = ?", (row["article_id"],)
+            )
+            await conn.execute(
+                "UPDATE articles SET recalled = 1 WHERE article_id = ?", (row["article_id"],)
             )
             cursor = await conn.execute(
                 "UPDATE outbox SET status = 'dropped', last_error = 'recalled by the editor'"
@@ -293,6 +303,30 @@ class BreakingRepository:
             dropped = cursor.rowcount
             await cursor.close()
             return dropped
+
+    async def copy_deleted(self, outbox_id: int) -> None:
+        """A recalled copy is gone from its chat: `copies()` skips it from now on, so
+        running /recall again only deletes what is left."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET message_id = NULL, last_error = 'deleted by /recall'"
+                " WHERE outbox_id = ?",
+                (outbox_id,),
+            )
+
+
+async def _delivery(conn: aiosqlite.Connection, article_id: int) -> Delivery:
+    async with conn.execute(
+        "SELECT status, count(*) AS n FROM outbox WHERE article_id = ? GROUP BY status",
+        (article_id,),
+    ) as cursor:
+        found = {row["status"]: row["n"] for row in await cursor.fetchall()}
+    return Delivery(
+        sent=found.get("sent", 0),
+        blocked=found.get("dropped", 0),
+        failed=found.get("failed", 0),
+        pending=found.get("pending", 0) + found.get("sending", 0),
+    )
 
 
 async def _waiting(conn: aiosqlite.Connection, article_id: int) -> int:

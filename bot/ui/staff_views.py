@@ -9,6 +9,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.admin import FeedHealth, ImportReport, Refused
 from bot.editorial import (
+    MAX_POST_CHARS,
     CopiesReport,
     Draft,
     ItemProblem,
@@ -16,6 +17,7 @@ from bot.editorial import (
     PostRejected,
     Press,
     topics_label,
+    utf16_len,
 )
 from bot.i18n import Catalogue, Html, Translator
 from bot.ui.callbacks import BreakingAction
@@ -24,6 +26,31 @@ from storage.channels import Channel
 from storage.stats import Stats
 
 MAX_LISTED = 20  # URLs listed per group in an import report
+MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units
+MAX_URL = 200  # a URL shown in a list is cut to this many characters
+MAX_ERROR = 150  # likewise a feed's last error
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def split_message(text: str, limit: int = MAX_MESSAGE) -> list[Html]:
+    """A long listing as several messages, cut between lines (so no HTML tag is split:
+    every line of these views closes its own tags). The HTML is measured, which is never
+    shorter than the text Telegram counts."""
+    parts: list[Html] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        length = utf16_len(line)
+        if current and size + 1 + length > limit:
+            parts.append(Html("\n".join(current)))
+            current, size = [], 0
+        current.append(line)
+        size += length + (1 if len(current) > 1 else 0)
+    parts.append(Html("\n".join(current)))
+    return parts
 
 
 def refusal_text(t: Translator, refused: Refused) -> Html:
@@ -94,7 +121,13 @@ def report_text(catalogue: Catalogue, item: Breaking, delivery: Delivery, langua
     )
 
 
-def copies_text(t: Translator, key: str, item_id: int, report: CopiesReport | ItemProblem) -> Html:
+def copies_text(
+    t: Translator, key: str, item_id: int, report: CopiesReport | ItemProblem | PostRejected
+) -> Html:
+    if isinstance(report, PostRejected):  # /correct's new text
+        if report.problem is PostProblem.TOO_LONG:
+            return t("editor.correct_too_long", length=report.detail, limit=MAX_POST_CHARS)
+        return t("editor.correct_usage")
     if isinstance(report, ItemProblem):
         return t(f"editor.item_{report.value}", id=item_id)
     return t(key, id=item_id, done=report.done, failed=report.failed, waiting=report.waiting)
@@ -114,7 +147,7 @@ def feeds_text(t: Translator, feeds: list[FeedHealth], tz: str) -> Html:
                 mark="✅" if ok else "⚠️",
                 id=feed.feed_id,
                 name=feed.name,
-                url=feed.url,
+                url=_cut(feed.url, MAX_URL),
                 success=_when(t, feed.last_success_at, zone),
                 items=health.items,
             )
@@ -123,7 +156,7 @@ def feeds_text(t: Translator, feeds: list[FeedHealth], tz: str) -> Html:
             lines.append(
                 t(
                     "admin.feed_error",
-                    error=feed.last_error,
+                    error=_cut(feed.last_error, MAX_ERROR),
                     when=_when(t, feed.last_error_at, zone),
                 )
             )
@@ -148,7 +181,7 @@ def import_text(t: Translator, report: ImportReport) -> Html:
         )
     ]
     for url in report.invalid[:MAX_LISTED]:
-        lines.append(t("admin.import_invalid_line", url=url))
+        lines.append(t("admin.import_invalid_line", url=_cut(url, MAX_URL)))
     return Html("\n".join(lines))
 
 

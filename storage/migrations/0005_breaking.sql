@@ -16,3 +16,5 @@ CREATE TABLE breaking (
     recalled_at  TEXT
 );
 CREATE INDEX breaking_unreported ON breaking (breaking_id) WHERE status = 'sent' AND reported_at IS NULL;
+-- A recalled item's article stays for the counts but is listed nowhere (/latest).
+ALTER TABLE articles ADD COLUMN recalled INTEGER NOT NULL DEFAULT 0;

@@ -198,3 +198,25 @@ async def test_stats_match_the_database_after_a_scripted_session(
     assert f"<b>Articles today:</b> {stored}" in text
     sent = query(bot, "SELECT count(*) FROM outbox WHERE status = 'sent'")[0][0]
     assert f"{sent} sent" in text
+
+
+async def test_import_report_with_long_invalid_urls_fits_telegram_messages(start_bot, reader, tg):
+    """Twenty 3000-character URLs made one report of 60 000 characters: Telegram refused
+    it and the admin got nothing."""
+    await start_bot()
+    admin = reader(ADMIN)
+    urls = [f"ftp://x.example/{i}/" + "a" * 3000 for i in range(20)]
+    opml = (
+        b"<opml><body>"
+        + b"".join(b'<outline xmlUrl="%s"/>' % url.encode() for url in urls)
+        + b"</body></opml>"
+    )
+    first = await import_file(tg, admin, opml)
+    assert "0 added, 0 already there, 20 invalid" in first["text"]
+    second = await admin.expect_message(contains="• invalid")  # the rest, in a next message
+    assert second["text"].startswith("• invalid")
+    for text in tg.sent_texts(admin.chat_id):
+        assert len(text.encode("utf-16-le")) // 2 <= 4096
+        assert "a" * 300 not in text
+    listed = "\n".join(tg.sent_texts(admin.chat_id)).count("• invalid")
+    assert listed == 20

@@ -207,3 +207,12 @@ async def test_report_counts_readers_who_blocked_the_bot(start_bot, reader, tg):
     assert "Blocked or unreachable: 1" in report["text"]
     assert query(bot, "SELECT active FROM chats WHERE chat_id = ?", (bob.chat_id,)) == [(0,)]
     assert any("Для двух тем" in t for t in tg.sent_texts(ann.chat_id))
+
+
+async def test_superscript_digit_ids_get_the_usage_reply(start_bot, reader, tg):
+    """/recall ² failed with no reply: "²".isdigit() is true but int("²") raises."""
+    await start_bot()
+    admin = reader(ADMIN)
+    assert "Usage: <code>/recall ID</code>" in (await admin.ask("/recall ²"))["text"]
+    assert "Usage: <code>/correct ID" in (await admin.ask("/correct ² Текст"))["text"]
+    assert "No feed ²" in (await admin.ask("/delfeed ²"))["text"]

@@ -48,6 +48,7 @@ def test_lists_and_numbers_are_parsed():
         ({"BOT_TOKEN": "   "}, "BOT_TOKEN"),
         ({"BOT_TOKEN": "not-a-token"}, "BOT_TOKEN"),
         ({"ADMIN_IDS": "12,abc"}, "ADMIN_IDS"),
+        ({"ADMIN_IDS": "12,²"}, "ADMIN_IDS"),
         ({"CHANNEL_IDS": "news channel"}, "CHANNEL_IDS"),
         ({"TELEGRAM_API_BASE": "ftp://x"}, "TELEGRAM_API_BASE"),
         ({"POLL_INTERVAL_SECONDS": "soon"}, "POLL_INTERVAL_SECONDS"),

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
 
+from bot.admin import AdminService, FeedHealth, Refused
 from bot.delivery.pacing import Pacer
 from bot.editorial import (
     BreakingWatcher,
+    CopiesReport,
     EditorialService,
+    ItemProblem,
     ParsedPost,
     PostProblem,
     PostRejected,
@@ -20,10 +24,14 @@ from bot.editorial import (
     split_text,
 )
 from bot.i18n import Catalogue
-from handlers.editor import day_start
-from storage.breaking import BreakingRepository
+from bot.ui.staff_views import copies_text, feeds_text, split_message, utf16_len
+from handlers.editor import _item_and_text, day_start
+from storage.articles import ArticleRepository
+from storage.breaking import BreakingRepository, _insert_article
 from storage.chats import ChatRepository
 from storage.database import Database
+from storage.feeds import Feed
+from storage.outbox import OutboxRepository, Sent
 from storage.roles import RoleRepository
 
 TOPICS = {"china", "trade", "energy"}
@@ -162,3 +170,235 @@ async def test_the_report_is_queued_once_when_nothing_is_left_to_send(db):
     assert [(d.sent, d.blocked, d.failed) for d in texts] == [(0, 0, 0)]
     rows = await db.fetch_all("SELECT chat_id, text, priority FROM outbox")
     assert [tuple(r) for r in rows] == [(900, "report", 10)]
+
+
+async def test_report_is_not_queued_while_send_has_not_written_its_rows(db):
+    """The watcher's read once saw `send()`'s uncommitted 'sent' before its outbox rows
+    existed: the editor got a "0 sent" report and never the real one."""
+    clock = Clock()
+    editorial = service(db, clock)
+    await readers(db, 900, 1001)
+    draft = await editorial.draft(900, "Всем")
+    assert not isinstance(draft, PostRejected)
+    item = draft.item.breaking_id
+    texts = []
+    watcher = BreakingWatcher(
+        BreakingRepository(db),
+        ChatRepository(db),
+        lambda found, delivery, language: texts.append(delivery) or "report",
+        clock=clock,
+    )
+    async with db.transaction() as conn:  # `send()` half-way: sent, no rows yet
+        article_id = await _insert_article(conn, item, "Всем", "", [], NOW.isoformat())
+        await conn.execute(
+            "UPDATE breaking SET status = 'sent', article_id = ? WHERE breaking_id = ?",
+            (article_id, item),
+        )
+        check = asyncio.create_task(watcher.check())
+        await asyncio.sleep(0.05)  # the watcher reads now and waits for the write lock
+        await conn.execute(
+            "INSERT INTO outbox (chat_id, article_id, priority, created_at)"
+            " VALUES (1001, ?, 10, ?)",
+            (article_id, NOW.isoformat()),
+        )
+    assert await check == 0
+    assert texts == []
+    await db.connection.execute("UPDATE outbox SET status = 'sent', message_id = 5")
+    assert await watcher.check() == 1
+    assert [(d.sent, d.pending) for d in texts] == [(1, 0)]
+
+
+class CopiesBot:
+    """deleteMessage/editMessageText that succeed; `on_call` runs during the first one."""
+
+    def __init__(self) -> None:
+        self.deleted: list[tuple[int, int]] = []
+        self.edited: list[tuple[int, int]] = []
+        self.on_call = None
+
+    async def _hook(self) -> None:
+        hook, self.on_call = self.on_call, None
+        if hook is not None:
+            await hook()
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        await self._hook()
+        self.deleted.append((chat_id, message_id))
+        return True
+
+    async def edit_message_text(self, *, chat_id: int, message_id: int, **_: object) -> None:
+        await self._hook()
+        self.edited.append((chat_id, message_id))
+
+
+def copies_service(db: Database, bot: CopiesBot) -> EditorialService:
+    return EditorialService(
+        BreakingRepository(db),
+        RoleRepository(db),
+        frozenset({900}),
+        known,
+        bot=bot,  # type: ignore[arg-type]
+        pacer=Pacer(None, chat_interval=None, group_limit=None),
+        catalogue=Catalogue.load(),
+        clock=Clock(),
+    )
+
+
+async def sent_item(
+    db: Database, editorial: EditorialService, *chats: int, text: str = "Заголовок\nТекст"
+) -> dict[int, int]:
+    """An item sent to `chats`; returns each chat's outbox id (rows still pending)."""
+    await readers(db, *chats)
+    draft = await editorial.draft(900, text)
+    assert not isinstance(draft, PostRejected)
+    assert (await editorial.press(draft.item.breaking_id, 900, send=True))[0] is Press.SENT
+    rows = await db.fetch_all("SELECT chat_id, outbox_id FROM outbox WHERE article_id IS NOT NULL")
+    return {r["chat_id"]: r["outbox_id"] for r in rows}
+
+
+async def deliver(db: Database, outbox_id: int, message_id: int) -> None:
+    await OutboxRepository(db).record([Sent(outbox_id, message_id, NOW)])
+
+
+async def test_concurrent_recalls_of_one_item_proceed_once(db):
+    bot = CopiesBot()
+    editorial = copies_service(db, bot)
+    rows = await sent_item(db, editorial, 900, 1001)
+    for number, outbox_id in enumerate(rows.values(), start=1):
+        await deliver(db, outbox_id, number)
+    first, second = await asyncio.gather(editorial.recall(1), editorial.recall(1))
+    assert {type(first), type(second)} == {CopiesReport, ItemProblem}
+    assert sorted(bot.deleted) == [(900, 1), (1001, 2)]
+    assert await editorial.recall(1) is ItemProblem.RECALLED
+    # The storage decides too: a second recall of the item is refused there.
+    assert await BreakingRepository(db).recall(1, NOW) is None
+    assert sorted(bot.deleted) == [(900, 1), (1001, 2)]
+
+
+async def test_recalled_item_is_left_out_of_keyword_searches(db):
+    editorial = copies_service(db, CopiesBot())
+    await sent_item(db, editorial, 900, text="#china Заголовок\nТекст")
+    articles = ArticleRepository(db)
+    assert [a.title for a in await articles.latest()] == ["Заголовок"]
+    assert [a.title for a in await articles.latest_by_topics(["china"])] == ["Заголовок"]
+    await editorial.recall(1)
+    assert await articles.latest() == []
+    assert await articles.latest_by_topics(["china"]) == []
+
+
+async def test_copies_delivered_during_or_after_a_recall_are_deleted(db):
+    """The sender held rows in memory when /recall ran and recorded them `sent` after:
+    those copies stayed in the chats for good."""
+    bot = CopiesBot()
+    editorial = copies_service(db, bot)
+    rows = await sent_item(db, editorial, 900, 1001, 1002)
+    await deliver(db, rows[1001], 11)
+    await db.connection.execute(
+        "UPDATE outbox SET status = 'sending' WHERE outbox_id IN (?, ?)", (rows[1002], rows[900])
+    )
+
+    async def held_copy_goes_out() -> None:
+        await deliver(db, rows[1002], 12)
+
+    bot.on_call = held_copy_goes_out
+    report = await editorial.recall(1)
+    assert report == CopiesReport(done=2, failed=0, waiting=2)
+    assert sorted(bot.deleted) == [(1001, 11), (1002, 12)]
+
+    await deliver(db, rows[900], 13)  # later still: the editor runs /recall again
+    assert await editorial.recall(1) == CopiesReport(done=1, failed=0, waiting=0)
+    assert sorted(bot.deleted) == [(900, 13), (1001, 11), (1002, 12)]
+    assert await editorial.recall(1) is ItemProblem.RECALLED
+    assert len(bot.deleted) == 3
+
+
+async def test_copies_delivered_during_a_correction_are_edited(db):
+    bot = CopiesBot()
+    editorial = copies_service(db, bot)
+    rows = await sent_item(db, editorial, 900, 1001)
+    await deliver(db, rows[1001], 11)
+    await db.connection.execute(
+        "UPDATE outbox SET status = 'sending' WHERE outbox_id = ?", (rows[900],)
+    )
+
+    async def held_copy_goes_out() -> None:
+        await deliver(db, rows[900], 12)
+
+    bot.on_call = held_copy_goes_out
+    report = await editorial.correct(1, "Новый заголовок")
+    assert (report.done, report.failed) == (2, 0)
+    assert sorted(bot.edited) == [(900, 12), (1001, 11)]
+
+
+def test_feeds_listing_with_long_urls_and_errors_is_split_for_telegram():
+    """/feeds with long URLs and errors was one message over 4096: Telegram refused it."""
+    t = Catalogue.load().translator("en")
+    feeds = [
+        FeedHealth(
+            Feed(
+                feed_id=n,
+                url=f"https://x.example/{n}/" + "u" * 2000,
+                name=f"feed{n}",
+                encoding=None,
+                failures=3,
+                last_error="😱" * 3000,
+                last_error_at="2025-03-01T12:00:00+00:00",
+            ),
+            0,
+        )
+        for n in range(30)
+    ]
+    text = feeds_text(t, feeds, "UTC")
+    assert "u" * 201 not in text and "😱" * 151 not in text
+    parts = split_message(text)
+    assert len(parts) > 1
+    assert all(utf16_len(part) <= 4096 for part in parts)
+    assert "\n".join(parts) == text
+    assert all(part.count("<b>") == part.count("</b>") for part in parts)
+
+
+def test_post_length_is_counted_in_utf16_units_like_telegram():
+    """Emoji count two for Telegram: 1751 of them passed as 1751 and were too long."""
+    assert parse_post("😱" * 1751, known) == PostRejected(PostProblem.TOO_LONG, "3502")
+    assert parse_post("😱" * 1750, known) == ParsedPost((), "😱" * 1750)
+
+
+async def test_correct_with_too_long_text_is_refused_with_the_limit(db):
+    bot = CopiesBot()
+    editorial = copies_service(db, bot)
+    await sent_item(db, editorial, 900)
+    refused = await editorial.correct(1, "😱" * 1751)
+    assert refused == PostRejected(PostProblem.TOO_LONG, "3502")
+    reply = copies_text(Catalogue.load().translator("en"), "editor.corrected", 1, refused)
+    assert "3502" in reply and "at most 3500" in reply and "Nothing was changed" in reply
+    item = await BreakingRepository(db).get(1)
+    assert item is not None and item.text == "Заголовок\nТекст"
+    assert bot.edited == []
+
+
+class DownloadBot:
+    """`download()` as aiogram does it: chunks written into the destination, here from a
+    file of 10 MB whose size Telegram did not tell."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    async def download(self, file_id: str, destination):
+        for _ in range(160):
+            self.read += 65536
+            destination.write(b" " * 65536)
+        destination.seek(0)
+        return destination
+
+
+async def test_opml_download_without_a_size_stops_at_one_megabyte():
+    admin = AdminService(None, None, None, None, None, None, None)  # type: ignore[arg-type]
+    bot = DownloadBot()
+    result = await admin.import_opml(bot, "file", None)  # type: ignore[arg-type]
+    assert isinstance(result, Refused) and result.key == "admin.opml_bad"
+    assert bot.read <= 1024 * 1024 + 65536
+
+
+def test_superscript_digits_are_not_item_ids():
+    assert _item_and_text("²") == (None, "")
+    assert _item_and_text("№12 Текст") == (12, "Текст")

@@ -323,6 +323,8 @@ async def main(settings: Settings) -> None:
             if probe is not None:
                 probe.scheduler = scheduler
             resources.push_async_callback(parts.poller.stop)
+            if parts.digests is not None:
+                resources.push_async_callback(parts.digests.stop)
             resources.callback(scheduler.shutdown, wait=False)
             await poll_until_stopped(parts.dispatcher, parts.bot, stop)
             if not await parts.inflight.wait_idle(SHUTDOWN_GRACE_SECONDS):

@@ -9,6 +9,7 @@ crash can neither send it twice nor lose it.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -153,6 +154,8 @@ class DigestJob:
         self._clock = clock
         self._on_queued = on_queued
         self._headings: dict[tuple[str, str], tuple[str, int]] = {}
+        self._running = asyncio.Lock()
+        self._stopping = False
 
     def _render(
         self, language: str, followed: frozenset[str], articles: Sequence[DigestArticle]
@@ -162,16 +165,27 @@ class DigestJob:
 
     async def run_due(self) -> int:
         """Queue every due digest; returns how many messages were queued."""
-        return await self._run(await self._schedules.digest_readers())
+        async with self._running:
+            return await self._run(await self._schedules.digest_readers())
 
     async def run_for(self, chat_id: int) -> int:
-        return await self._run(await self._schedules.digest_readers(chat_id))
+        async with self._running:
+            return await self._run(await self._schedules.digest_readers(chat_id))
+
+    async def stop(self) -> None:
+        """Let a run in progress finish its batch and wait for it, before the database
+        closes (the scheduler does not await its jobs); later runs do nothing."""
+        self._stopping = True
+        async with self._running:
+            pass
 
     async def _run(self, readers: list[DigestReader]) -> int:
         now = self._clock()
         due = [item for item in map(self._due, readers, [now] * len(readers)) if item]
         queued = 0
         for start in range(0, len(due), BATCH):
+            if self._stopping:
+                break
             batch = due[start : start + BATCH]
             try:
                 sent = await self._schedules.deliver_digests(batch, self._render, now)

@@ -259,3 +259,21 @@ async def test_quiet_hours_are_decided_when_a_row_is_claimed(db):
     outbox = OutboxRepository(db, "Europe/Moscow")
     rows = await outbox.claim(10, NOW)
     assert {r.chat_id: r.silent for r in rows} == {1: True, 2: False, 3: True, 4: False}
+
+
+async def test_stop_waits_for_a_run_in_progress_and_later_runs_do_nothing(db):
+    """Regression (review): the scheduler does not await its jobs, so a digest run could
+    still be writing when the database closed. stop() waits for it; later runs are no-ops."""
+    import asyncio
+
+    await add_reader(db, DIGEST, digest="14:00", timezone="Europe/Berlin")
+    await store(db, "First story")
+    digests = job(db)
+    running = asyncio.create_task(digests.run_due())
+    await asyncio.sleep(0)  # the run has taken its lock
+    await digests.stop()
+    assert running.done()  # stop() returned only once the run had let go
+    await add_reader(db, DIGEST + 1, digest="14:00", timezone="Europe/Berlin")
+    await store(db, "Second story")
+    assert await digests.run_due() == 0
+    assert await digests.run_for(DIGEST + 1) == 0

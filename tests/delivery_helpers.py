@@ -10,7 +10,6 @@ the rows are inserted before the bot starts.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from fake_telegram import ApiCall, FakeTelegram
 from feedgen import feeds_toml, now, rss
+from harness import read_db as query
 
 from storage.channels import ChannelRepository
 from storage.database import Database, utcnow
@@ -114,11 +114,6 @@ def most_in_window(times: Sequence[float], window: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
-
-
-def query(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        return db.execute(sql, params).fetchall()
 
 
 async def wait_stored(

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -91,6 +92,19 @@ def find_button(message: Mapping[str, Any], text: str) -> tuple[str, str]:
         f"button {text!r} {problem}; callback buttons: {[t for t, _ in callbacks]}; "
         f"all buttons: {buttons(message)}"
     )
+
+
+# ------------------------------------------------------------------- database
+
+
+def read_db(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Read the bot's database beside the running bot (WAL allows a second reader)."""
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def query(bot: BotProcess, sql: str, params: tuple = ()) -> list[tuple]:
+    return read_db(bot.db_path, sql, params)
 
 
 # -------------------------------------------------------------------- barrier

@@ -1,21 +1,16 @@
 """Admins' feeds, channels and OPML (SPEC 8.3, 8.4, 8.6) and editors' /stats (SPEC 8.5)."""
 
-import sqlite3
 from datetime import UTC, datetime
 
 import pytest
 from feed_server import read_fixture
 from feedgen import now, rss
+from harness import query
 
 ADMIN = 900
 CHANNEL = -1001000000077
 GROUP = -4000000001
 SUPERGROUP = -1001000000999
-
-
-def query(bot, sql, params=()):
-    with sqlite3.connect(f"file:{bot.db_path}?mode=ro", uri=True) as db:
-        return db.execute(sql, params).fetchall()
 
 
 @pytest.fixture

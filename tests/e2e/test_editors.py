@@ -1,18 +1,13 @@
 """Editors' breaking items (SPEC 8.1, 8.2, 8.2a) through the real bot and the fake Bot API."""
 
-import sqlite3
 
 import pytest
+from harness import query
 
 ADMIN = 900
 EDITOR = 901
 CHINA_CHANNEL = -1001000000001
 ENERGY_CHANNEL = -1001000000002
-
-
-def query(bot, sql, params=()):
-    with sqlite3.connect(f"file:{bot.db_path}?mode=ro", uri=True) as db:
-        return db.execute(sql, params).fetchall()
 
 
 @pytest.fixture

@@ -4,19 +4,14 @@ Poll cycles run one after another (max_instances=1), so "the server saw request 
 a feed" proves cycle n finished: tests wait on hits, never on time.
 """
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
 from feed_server import read_fixture
 from feedgen import feeds_toml, now, rss
+from harness import query
 
 FAST = {"POLL_INTERVAL_SECONDS": "1"}
-
-
-def query(bot, sql, params=()):
-    with sqlite3.connect(f"file:{bot.db_path}?mode=ro", uri=True) as db:
-        return db.execute(sql, params).fetchall()
 
 
 async def polled_after_change(server, *paths):

@@ -3,14 +3,11 @@
 import sqlite3
 
 import pytest
-from harness import buttons
+from harness import buttons, query
 
 
 def subscription_count(bot, chat_id):
-    with sqlite3.connect(f"file:{bot.db_path}?mode=ro", uri=True) as db:
-        return db.execute(
-            "SELECT count(*) FROM subscriptions WHERE chat_id = ?", (chat_id,)
-        ).fetchone()[0]
+    return query(bot, "SELECT count(*) FROM subscriptions WHERE chat_id = ?", (chat_id,))[0][0]
 
 
 def seed_keywords(bot, chat_id, count):

@@ -1,9 +1,7 @@
 """Reader commands of SPEC 4, driven through the real bot and the fake Bot API."""
 
-import sqlite3
-
 import pytest
-from harness import buttons
+from harness import buttons, query
 
 FEEDS = """
 [[feeds]]
@@ -18,12 +16,7 @@ name = "vremyan"
 
 def subscriptions_in_db(bot, chat_id):
     """What the database holds, read beside the running bot (WAL allows it)."""
-    with sqlite3.connect(f"file:{bot.db_path}?mode=ro", uri=True) as db:
-        return sorted(
-            db.execute(
-                "SELECT kind, key FROM subscriptions WHERE chat_id = ?", (chat_id,)
-            ).fetchall()
-        )
+    return sorted(query(bot, "SELECT kind, key FROM subscriptions WHERE chat_id = ?", (chat_id,)))
 
 
 def topic_buttons(message):

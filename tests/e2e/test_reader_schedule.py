@@ -9,12 +9,11 @@ a real minute to pass while the bot is down.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from feedgen import feeds_toml, now, rss
-from harness import find_button
+from harness import find_button, query
 
 FAST = {"POLL_INTERVAL_SECONDS": "1"}
 # One city zone per UTC offset, for finding a zone where it is a given time of day.
@@ -48,11 +47,6 @@ ZONES = (
 CHINA = "Китайский автоконцерн откроет сборку в Нижегородской области"
 CHINA_2 = "Делегация из КНР посетила технопарк"
 WEATHER = "Погода в выходные"
-
-
-def query(bot, sql, params=()):
-    with sqlite3.connect(f"file:{bot.db_path}?mode=ro", uri=True) as db:
-        return db.execute(sql, params).fetchall()
 
 
 def zones_with_hour(low: int, high: int, exclude=()) -> list[str]:

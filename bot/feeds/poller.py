@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,7 @@ class PollReport:
     duplicates: int = 0
     queued: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    storage_error: str | None = None  # the database refused a write in this cycle
 
     def add(self, other: PollReport) -> None:
         """Fold one cycle's figures into running totals (for /metrics; errors are not kept)."""
@@ -111,6 +113,9 @@ class Poller:
                     raise
                 log.info("poll cycle cancelled: shutting down")
                 return PollReport()
+            except sqlite3.Error as error:  # reading the feed list failed: try next time
+                log.warning("poll cycle skipped: database error: %s; retried next poll", error)
+                return PollReport(storage_error=str(error))
             finally:
                 self._task = None
 
@@ -164,12 +169,24 @@ class Poller:
         """Poll one feed; whatever goes wrong is recorded against this feed alone."""
         report.polled += 1
         try:
-            await self._fetch_and_store(feed, report)
-        except (FetchError, ParseError) as error:
-            await self._failed(feed, error.reason, report)
-        except Exception as error:  # a bug must cost one feed, not the cycle (STYLE 11)
-            log.exception("feed %s: unexpected error", feed.name)
-            await self._failed(feed, f"internal error: {type(error).__name__}", report)
+            try:
+                await self._fetch_and_store(feed, report)
+            except (FetchError, ParseError) as error:
+                await self._failed(feed, error.reason, report)
+            except sqlite3.Error:
+                raise
+            except Exception as error:  # a bug must cost one feed, not the cycle (STYLE 11)
+                log.exception("feed %s: unexpected error", feed.name)
+                await self._failed(feed, f"internal error: {type(error).__name__}", report)
+        except sqlite3.Error as error:
+            # Locked or full: our database failed, not the feed. Nothing of this feed was
+            # committed (one transaction) and its validators still describe the last
+            # stored body, so the next poll fetches and stores it again. Charging the
+            # feed a failure would back a healthy feed off for hours after a long outage.
+            report.storage_error = report.storage_error or str(error)
+            log.warning(
+                "feed %s: not stored, database error: %s; retried next poll", feed.name, error
+            )
 
     async def _fetch_and_store(self, feed: Feed, report: PollReport) -> None:
         conditional = self._settings.conditional
@@ -178,6 +195,7 @@ class Poller:
             etag=feed.etag if conditional else None,
             last_modified=feed.last_modified if conditional else None,
         )
+        self._check_storage(report)
         body_hash = hashlib.sha256(result.body).hexdigest() if result.body else None
         # An empty body is never "unchanged": it must not prime a new feed (SPEC 6.5).
         unchanged_body = body_hash is not None and body_hash == feed.body_hash
@@ -229,13 +247,17 @@ class Poller:
             body_hash=body_hash,
         )
 
+    @staticmethod
+    def _check_storage(report: PollReport) -> None:
+        """After one write of this cycle failed, the others would each wait out the
+        database's busy timeout again, one after another: leave them to the next poll."""
+        if report.storage_error is not None:
+            raise sqlite3.OperationalError(f"skipped after: {report.storage_error}")
+
     async def _failed(self, feed: Feed, reason: str, report: PollReport) -> None:
         now = self._clock()
         failures = feed.failures + 1
         retry_at = now + backoff(failures, self._settings.interval)
-        await self._feeds.record_failure(
-            feed.feed_id, now=stamp(now), error=reason, next_poll_at=stamp(retry_at)
-        )
         report.failed += 1
         report.errors[feed.url] = reason
         log.warning(
@@ -244,4 +266,8 @@ class Poller:
             failures,
             stamp(retry_at),
             reason,
+        )
+        self._check_storage(report)
+        await self._feeds.record_failure(
+            feed.feed_id, now=stamp(now), error=reason, next_poll_at=stamp(retry_at)
         )

@@ -200,9 +200,9 @@ class Poller:
         # An empty body is never "unchanged": it must not prime a new feed (SPEC 6.5).
         unchanged_body = body_hash is not None and body_hash == feed.body_hash
         if result.status == 304 or (conditional and unchanged_body):
-            report.unchanged += 1
-            log.debug("feed %s: unchanged (HTTP %d), not parsed", feed.name, result.status)
             await self._succeeded(feed, result, body_hash or feed.body_hash)
+            report.unchanged += 1  # counted once recorded: a failed write is not a poll
+            log.debug("feed %s: unchanged (HTTP %d), not parsed", feed.name, result.status)
             return
         now = self._clock()
         candidates = await asyncio.to_thread(

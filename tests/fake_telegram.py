@@ -219,6 +219,7 @@ class _Fault:
     parameters: dict[str, Any] | None
     times: int
     chat_id: int | str | None
+    until: float | None = None  # fail_for: a time window (monotonic) instead of a count
 
 
 class ApiError(Exception):
@@ -551,6 +552,8 @@ class FakeTelegram:
         self._queries: dict[str, dict[str, Any]] = {}
         self._faults: defaultdict[str, deque[_Fault]] = defaultdict(deque)
         self._hangs: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._resets: defaultdict[str, int] = defaultdict(int)
+        self.hung: list[tuple[str, dict[str, Any], float]] = []  # (method, params, since)
         self._blocked: set[int | str] = set()
         self._limits: RateLimits | None = None
         self._send_times: defaultdict[object, deque[float]] = defaultdict(deque)
@@ -1068,10 +1071,32 @@ class FakeTelegram:
             _Fault(status, description or default, parameters, times, chat_id)
         )
 
+    def fail_for(
+        self,
+        method: str,
+        seconds: float,
+        *,
+        status: int = 502,
+        description: str | None = None,
+        chat_id: int | str | None = None,
+    ) -> None:
+        """Answer every call of ``method`` (for ``chat_id`` only, if given) with an error
+        for the next ``seconds``: an outage in time, however often the client retries."""
+        default = _DEFAULT_FAULT_DESCRIPTIONS.get(status, "Internal Server Error")
+        fault = _Fault(status, description or default, None, 1, chat_id)
+        fault.until = time.monotonic() + seconds
+        self._faults[method].append(fault)
+
+    def reset_next(self, method: str, times: int = 1) -> None:
+        """Close the connection of the next ``times`` calls of ``method`` without any HTTP
+        answer (the call never reaches the handler; recorded with status 0)."""
+        self._resets[method] += times
+
     def clear_faults(self) -> None:
-        """Forget pending fail_next/hang_next injections."""
+        """Forget pending fail_next/fail_for/hang_next/reset_next injections."""
         self._faults.clear()
         self._hangs.clear()
+        self._resets.clear()
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sends/edits to this chat answer 403 until unblock."""
@@ -1102,8 +1127,14 @@ class FakeTelegram:
         queue = self._faults.get(method)
         if not queue:
             return None
-        for fault in queue:
+        now = time.monotonic()
+        for fault in list(queue):
+            if fault.until is not None and now >= fault.until:
+                queue.remove(fault)
+                continue
             if fault.chat_id is None or fault.chat_id == params.get("chat_id"):
+                if fault.until is not None:
+                    return fault
                 fault.times -= 1
                 if fault.times <= 0:
                     queue.remove(fault)
@@ -1201,6 +1232,12 @@ class FakeTelegram:
                 status, payload = 401, ApiError(401, "Unauthorized").payload()
             elif known is None:
                 status, payload = 404, ApiError(404, "Not Found").payload()
+            elif self._resets.get(method, 0) > 0:
+                self._resets[method] -= 1
+                self._record(method, params, 0, {"ok": False, "description": "connection reset"})
+                if request.transport is not None:
+                    request.transport.abort()  # no answer; writing the one below fails quietly
+                return web.Response(status=500)
             else:
                 status, payload = await self._dispatch(method, known[1], params)
         self._record(method, params, status, payload)
@@ -1221,6 +1258,8 @@ class FakeTelegram:
             hang = self._hangs.get(method)
             if hang:
                 seconds = hang.popleft()
+                self.hung.append((method, params, time.monotonic()))
+                self._notify()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_event.wait(), seconds)
             fault = self._take_fault(method, params)

@@ -79,6 +79,12 @@ Sleep = Callable[[float], Awaitable[object]]
 LONG_PAUSE_SECONDS = 600.0  # SPEC 8b: a RetryAfter longer than 10 minutes is an alert
 MAX_MIGRATIONS = 2  # a chat that keeps "migrating" is a loop, not a supergroup
 ERROR_PAUSE = 5.0  # after an unexpected error in the loop itself (say, a full disk)
+# Telegram answers sendMessage in well under a second; a request without an answer after
+# 10 s is lost. With SPEC 7.4's one send in flight a hung request stalls every reader, so
+# the wait is kept short (aiogram's default is 60 s): the row is retried after the usual
+# backoff. A request that was delivered after all is then the duplicate no client can rule
+# out (module docstring); waiting longer makes it rarer, not impossible.
+REQUEST_TIMEOUT = 10
 
 # 400s that mean the chat cannot receive anything from us: treated like a 403.
 _CHAT_GONE = (
@@ -168,7 +174,7 @@ class Sender:
         per_chat: int = 2,
         max_attempts: int = 10,
         backoff: float = 2.0,
-        request_timeout: int = 20,
+        request_timeout: int = REQUEST_TIMEOUT,
         shutdown_grace: float = 5.0,
     ) -> None:
         """`concurrency` is also the bound on duplicates after a crash (module docstring).

@@ -7,6 +7,7 @@ may be (limits, keyword shape, topic and source names) lives here.
 from __future__ import annotations
 
 import enum
+import hashlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,13 @@ def clean_argument(text: str) -> str:
         if not (unicodedata.category(ch) in ("Cf", "Cc") and not ch.isspace())
     )
     return " ".join("".join(kept).split())
+
+
+def subscription_tag(sub: Subscription) -> str:
+    """A short fingerprint of what a subscription is (kind and key), carried by its remove
+    button beside the row id: SQLite reuses the id of a deleted row, so an old button must
+    not remove whatever subscription took that id since."""
+    return hashlib.sha256(f"{sub.kind}:{sub.key}".encode()).hexdigest()[:8]
 
 
 def _keyword_key_default(phrase: str) -> str:
@@ -176,8 +184,18 @@ class ReaderService:
             return Change(Outcome.NOT_FOUND, target)
         return Change(Outcome.REMOVED, Target(removed.kind, removed.value, removed.key))
 
-    async def unsubscribe_by_id(self, chat_id: int, subscription_id: int) -> Subscription | None:
-        return await self._subscriptions.remove_by_id(chat_id, subscription_id)
+    async def unsubscribe_by_id(
+        self, chat_id: int, subscription_id: int, tag: str | None = None
+    ) -> Subscription | None:
+        """Remove one of this chat's subscriptions by id; with `tag` (from a button), only
+        when the row still is the subscription the button named (`subscription_tag`)."""
+        if tag is None:
+            return await self._subscriptions.remove_by_id(chat_id, subscription_id)
+        subs = await self._subscriptions.list(chat_id)
+        named = next((s for s in subs if s.subscription_id == subscription_id), None)
+        if named is None or subscription_tag(named) != tag:
+            return None
+        return await self._subscriptions.remove(chat_id, named.kind, named.key)
 
     async def subscriptions(self, chat_id: int) -> list[Subscription]:
         return await self._subscriptions.list(chat_id)

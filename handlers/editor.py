@@ -14,7 +14,7 @@ from bot.admin import AdminService
 from bot.editorial import EditorialService, PostRejected
 from bot.i18n import Translator
 from bot.ui import staff_views as views
-from bot.ui.callbacks import BreakingAction
+from bot.ui.callbacks import MAX_ROW_ID, BreakingAction
 from handlers.roles import IsEditor, guarded
 from storage.stats import StatsRepository
 
@@ -25,9 +25,13 @@ def _item_and_text(args: str | None) -> tuple[int | None, str]:
     """`ID rest...` (`№ID` too); the rest keeps its line breaks."""
     head, *rest = (args or "").split(maxsplit=1) or [""]
     head = head.removeprefix("№")
-    # ASCII digits only: "²".isdigit() is true and int("²") raises.
-    number = head.isascii() and head.isdecimal()
-    return (int(head) if number else None), (rest[0].strip() if rest else "")
+    # ASCII digits only: "²".isdigit() is true and int("²") raises. A number past what
+    # SQLite stores is no item either (the driver would raise OverflowError), and 4300
+    # digits or more are refused by int() itself.
+    digits = head.isascii() and head.isdecimal() and len(head) <= len(str(MAX_ROW_ID))
+    number = int(head) if digits else None
+    item_id = number if number is not None and 1 <= number <= MAX_ROW_ID else None
+    return item_id, (rest[0].strip() if rest else "")
 
 
 async def post(

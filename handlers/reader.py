@@ -9,7 +9,7 @@ from aiogram.types import BotCommandScopeChat, CallbackQuery, InlineKeyboardMark
 
 from bot.i18n import Catalogue, Translator
 from bot.news import NewsService
-from bot.readers import MAX_SUBSCRIPTIONS, ReaderService, Rejected
+from bot.readers import MAX_SUBSCRIPTIONS, ReaderService, Rejected, clean_argument
 from bot.ui import views
 from bot.ui.callbacks import ChooseLanguage, RemoveSubscription, TopicToggle
 from bot.ui.schedule_views import has_schedule_row, with_schedule_row
@@ -32,7 +32,8 @@ async def _topics_markup(readers: ReaderService, reader: Chat) -> InlineKeyboard
 async def start(
     message: Message, reader: Chat, reader_created: bool, t: Translator, readers: ReaderService
 ) -> None:
-    name = message.from_user.first_name if message.from_user else ""
+    # A name is shown as the reader can see it: no RTL override turning the greeting around.
+    name = clean_argument(message.from_user.first_name) if message.from_user else ""
     text = t("start.new" if reader_created else "start.back", name=name)
     await message.answer(text, reply_markup=await _topics_markup(readers, reader))
 
@@ -173,7 +174,9 @@ async def remove_subscription(
     t: Translator,
     readers: ReaderService,
 ) -> None:
-    removed = await readers.unsubscribe_by_id(reader.chat_id, callback_data.subscription_id)
+    removed = await readers.unsubscribe_by_id(
+        reader.chat_id, callback_data.subscription_id, callback_data.tag
+    )
     if removed is None or not isinstance(query.message, Message):
         await query.answer(t.plain("errors.stale_button"))
         return
@@ -183,7 +186,11 @@ async def remove_subscription(
             query.message, views.unsubscribe_keyboard(subs, readers.taxonomy, reader.language)
         )
     else:
-        await query.message.edit_text(t("unsubscribe.all_removed"))
+        try:
+            await query.message.edit_text(t("unsubscribe.all_removed"))
+        except TelegramBadRequest as error:  # two last buttons pressed at once
+            if "message is not modified" not in error.message:
+                raise
     label = views.subscription_label(removed, readers.taxonomy, reader.language)
     await query.answer(t.plain("unsubscribe.removed_toast", label=label))
 

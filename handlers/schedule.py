@@ -12,7 +12,9 @@ from bot.i18n import Html, Translator
 from bot.reader_schedule import ScheduleService
 from bot.schedule import Problem, ScheduleError
 from bot.ui.schedule_views import (
+    DIGEST_CHOICES,
     OFF,
+    QUIET_CHOICES,
     DigestChoice,
     QuietChoice,
     ScheduleMenu,
@@ -135,7 +137,8 @@ async def choose_digest(
     t: Translator,
     schedules: ScheduleService,
 ) -> None:
-    if not isinstance(query.message, Message):
+    # Only what the keyboard offers: anything else was forged (or is from an older bot).
+    if not isinstance(query.message, Message) or callback_data.at not in DIGEST_CHOICES:
         await query.answer(t.plain("errors.stale_button"))
         return
     argument = OFF if callback_data.at == OFF else expand(callback_data.at)
@@ -151,7 +154,7 @@ async def choose_quiet(
     t: Translator,
     schedules: ScheduleService,
 ) -> None:
-    if not isinstance(query.message, Message):
+    if not isinstance(query.message, Message) or callback_data.window not in QUIET_CHOICES:
         await query.answer(t.plain("errors.stale_button"))
         return
     argument = OFF if callback_data.window == OFF else expand(callback_data.window)

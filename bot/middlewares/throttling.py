@@ -2,7 +2,13 @@
 
 A reader gets a burst of `capacity` updates, refilled at `rate` a second. The first update
 over the limit is answered once with "slow down"; the rest of the flood is dropped
-silently until the reader's bucket has room again, so a flood costs the bot one reply.
+silently, and what the refill lets through meanwhile is served without a second notice:
+the flood ends only when the reader's bucket is full again (they were quiet for
+`capacity / rate` seconds), so a flood costs the bot one "slow down", however long it is.
+
+Only private chats are throttled: in groups and channels the bot answers nobody (a "slow
+down" there would speak in a chat where it must stay silent), and a service message such
+as a group's migration must never be dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +27,12 @@ from bot.pacing import TokenBucket
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+def _private(event: TelegramObject) -> bool:
+    if isinstance(event, CallbackQuery):
+        return event.message is not None and event.message.chat.type == "private"
+    return isinstance(event, Message) and event.chat.type == "private"
 
 
 class ThrottlingMiddleware(BaseMiddleware):
@@ -48,7 +60,7 @@ class ThrottlingMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user = getattr(event, "from_user", None)
-        if user is None:
+        if user is None or not _private(event):
             return await handler(event, data)
         now = self._clock()
         bucket = self._buckets.get(user.id)
@@ -56,8 +68,9 @@ class ThrottlingMiddleware(BaseMiddleware):
             if len(self._buckets) >= self._max_tracked:
                 self._forget_idle(now)
             bucket = self._buckets[user.id] = TokenBucket(self._capacity, self._rate, updated=now)
-        if bucket.try_take(now):
+        if bucket.is_full(now):  # quiet long enough: any earlier flood is over
             self._warned.discard(user.id)
+        if bucket.try_take(now):
             return await handler(event, data)
         if user.id in self._warned:
             return None

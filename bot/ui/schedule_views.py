@@ -31,6 +31,11 @@ def _compact(text: str) -> str:
     return text.replace(":", "")
 
 
+# The callback values the keyboards offer; a press with any other value is forged.
+DIGEST_CHOICES = frozenset({OFF, *(_compact(at) for at in DIGEST_TIMES)})
+QUIET_CHOICES = frozenset({OFF, *(_compact(window) for window in QUIET_WINDOWS)})
+
+
 def expand(value: str) -> str:
     """'0800' -> '08:00', '2300-0800' -> '23:00-08:00' (anything else is returned as is)."""
     return "-".join(

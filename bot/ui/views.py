@@ -23,6 +23,7 @@ from bot.readers import (
     Outcome,
     Problem,
     Rejected,
+    subscription_tag,
 )
 from bot.topics.taxonomy import Taxonomy, Topic
 from bot.ui.callbacks import ChooseLanguage, RemoveSubscription, TopicToggle
@@ -102,7 +103,9 @@ def unsubscribe_keyboard(
             [
                 InlineKeyboardButton(
                     text=f"❌ {subscription_label(sub, taxonomy, language)}",
-                    callback_data=RemoveSubscription(subscription_id=sub.subscription_id).pack(),
+                    callback_data=RemoveSubscription(
+                        subscription_id=sub.subscription_id, tag=subscription_tag(sub)
+                    ).pack(),
                 )
             ]
             for sub in subs

@@ -19,7 +19,12 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import BotCommandScopeAllPrivateChats
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -50,6 +55,8 @@ from bot.topics.normalize import Normalizer
 from bot.topics.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from bot.ui.staff_views import report_text
 from bot.ui.views import bot_commands
+from bot.webhook import build_app as build_webhook_app
+from bot.webhook import webhook_path
 from storage.articles import ArticleRepository
 from storage.breaking import BreakingRepository
 from storage.channels import ChannelRepository
@@ -143,6 +150,63 @@ async def poll_until_stopped(dispatcher: Dispatcher, bot: Bot, stop: asyncio.Eve
             await polling
     finally:
         stopping.cancel()
+
+
+async def serve_webhook_until_stopped(
+    settings: Settings, dispatcher: Dispatcher, bot: Bot, stop: asyncio.Event
+) -> None:
+    """Webhook mode (SPEC 3): listen on WEB_HOST:WEB_PORT, then tell Telegram where we
+    are; on `stop`, stop listening and let the updates in hand finish. The webhook stays
+    registered, so Telegram keeps new updates until the bot is back."""
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    app = build_webhook_app(dispatcher, bot, settings.webhook_url, settings.webhook_secret)
+    try:
+        runner = await start_ops_server(
+            app, settings.web_host, settings.web_port, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+        )
+    except OSError as error:
+        where = f"{settings.web_host}:{settings.web_port}"
+        raise ConfigError("WEB_PORT", f"cannot listen on {where}: {error.strerror}") from None
+    try:
+        registered = register_webhook(bot, settings, dispatcher.resolve_used_update_types())
+        if await until_stopped(registered, stop):
+            log.info(
+                "webhook mode: Telegram posts updates to %s; serving %s on %s:%d",
+                settings.webhook_url,
+                webhook_path(settings.webhook_url),
+                settings.web_host,
+                settings.web_port,
+            )
+            await stop.wait()
+        log.info("stopping: signal received")
+    finally:
+        await runner.cleanup()
+
+
+async def register_webhook(bot: Bot, settings: Settings, allowed_updates: list[str]) -> None:
+    """setWebhook with the secret, retried while Telegram is unreachable; a URL Telegram
+    refuses (not https, a port it does not allow) is a bad setting."""
+    assert settings.webhook_url is not None
+    delay = 1.0
+    while True:
+        try:
+            await bot.set_webhook(
+                settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=allowed_updates,
+                drop_pending_updates=False,
+            )
+            return
+        except TelegramBadRequest as error:
+            raise ConfigError(
+                "WEBHOOK_URL", f"Telegram refused the webhook: {error.message}"
+            ) from None
+        except TelegramUnauthorizedError:
+            raise
+        except (TelegramNetworkError, TelegramAPIError) as error:
+            log.warning("setWebhook failed (%s); retrying in %.0f s", error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
 
 def create_scheduler(
@@ -326,7 +390,10 @@ async def main(settings: Settings) -> None:
             if parts.digests is not None:
                 resources.push_async_callback(parts.digests.stop)
             resources.callback(scheduler.shutdown, wait=False)
-            await poll_until_stopped(parts.dispatcher, parts.bot, stop)
+            if settings.webhook_url is None:
+                await poll_until_stopped(parts.dispatcher, parts.bot, stop)
+            else:
+                await serve_webhook_until_stopped(settings, parts.dispatcher, parts.bot, stop)
             if not await parts.inflight.wait_idle(SHUTDOWN_GRACE_SECONDS):
                 log.warning("stopping with updates still being handled")
         except TelegramUnauthorizedError:
@@ -428,7 +495,8 @@ async def _start_up_calls(
             delay = min(delay * 2, 60.0)
     try:
         await register_commands(bot, catalogue)
-        await bot.delete_webhook(drop_pending_updates=False)
+        if settings.webhook_url is None:  # a webhook left set would make polling fail (409)
+            await bot.delete_webhook(drop_pending_updates=False)
     except TelegramUnauthorizedError:
         raise
     except (TelegramNetworkError, TelegramAPIError) as error:

@@ -23,6 +23,7 @@ DEFAULT_TOPICS_FILE = DATA_DIR / "topics.toml"
 # BotFather tokens are "<bot id>:<35 url-safe characters>"; accept a little slack on length.
 _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,64}$")
 _CHANNEL_RE = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook's secret_token allows
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -173,15 +174,21 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
 
     webhook_url = _url(env, "WEBHOOK_URL")
     webhook_secret = _text(env, "WEBHOOK_SECRET")
-    if webhook_url:
-        # Webhook mode lands with the operations issue; refusing beats silently polling.
-        raise ConfigError(
-            "WEBHOOK_URL", "webhook mode is not available yet; unset it to use long polling"
-        )
-    if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
+    if webhook_secret and not _SECRET_RE.fullmatch(webhook_secret):
         raise ConfigError("WEBHOOK_SECRET", "may hold only A-Z, a-z, 0-9, _ and - (1-256 chars)")
+    if webhook_url and not webhook_secret:
+        # Without it anyone who finds the URL can post forged updates (SPEC 3).
+        raise ConfigError(
+            "WEBHOOK_SECRET",
+            "is required when WEBHOOK_URL is set; generate one, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+        )
 
     metrics_raw = _text(env, "METRICS_PORT")
+    metrics_port = _int(env, "METRICS_PORT", 0, 1, 65_535) if metrics_raw else None
+    web_port = _int(env, "WEB_PORT", 8080, 1, 65_535)
+    if webhook_url and metrics_port == web_port:
+        raise ConfigError("METRICS_PORT", f"must differ from WEB_PORT ({web_port}) in webhook mode")
     return Settings(
         bot_token=token,
         telegram_api_base=_url(env, "TELEGRAM_API_BASE") or "https://api.telegram.org",
@@ -196,9 +203,9 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         timezone=tz,
         log_level=log_level,
         log_format=log_format,
-        metrics_port=_int(env, "METRICS_PORT", 0, 1, 65_535) if metrics_raw else None,
+        metrics_port=metrics_port,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         web_host=_text(env, "WEB_HOST") or "127.0.0.1",
-        web_port=_int(env, "WEB_PORT", 8080, 1, 65_535),
+        web_port=web_port,
     )

@@ -35,7 +35,9 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 log = logging.getLogger("fake_telegram")
@@ -537,6 +539,12 @@ class FakeTelegram:
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.dropped_updates: list[dict[str, Any]] = []  # filtered by allowed_updates
         self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        # The reverse proxy in front of the bot: webhook deliveries go to this base URL
+        # (http://127.0.0.1:PORT) with the registered URL's path; None: no delivery.
+        self.webhook_proxy: str | None = None
+        self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status or 0)
+        self._webhook_task: asyncio.Task[None] | None = None
         self.count_429 = 0
 
         self._updates: list[dict[str, Any]] = []
@@ -616,6 +624,7 @@ class FakeTelegram:
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self._base_url = f"http://{host}:{port}"
+        self._webhook_task = asyncio.create_task(self._deliver_webhooks())
         log.debug("fake Telegram listening on %s", self._base_url)
 
     async def stop(self) -> None:
@@ -623,8 +632,15 @@ class FakeTelegram:
         if self._runner is None:
             return
         self._stopping = True
+        if self._webhook_task is not None:
+            # Cancelled before the wake-up below: asyncio.wait_for (3.11) can swallow a
+            # cancel that lands as its event fires; the loop also checks _stopping.
+            self._webhook_task.cancel()
         self._stop_event.set()
         self._notify()
+        if self._webhook_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
         runner, self._runner = self._runner, None
         await runner.cleanup()
 
@@ -1332,6 +1348,8 @@ class FakeTelegram:
 
     async def _delete_webhook(self, params: dict[str, Any]) -> bool:
         self.webhook_url = ""
+        self.webhook_secret = None
+        self._notify()
         if params.get("drop_pending_updates"):
             self._updates.clear()
             self._notify()
@@ -1341,11 +1359,55 @@ class FakeTelegram:
         url = params.get("url") or ""
         if url and not url.startswith("https://"):
             raise _bad("bad webhook: HTTPS url must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise _bad("bad webhook: secret token contains unallowed characters")
         self.webhook_url = url
+        self.webhook_secret = secret
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self._allowed_updates = frozenset(allowed) if allowed else None
+        self._notify()
         if params.get("drop_pending_updates"):
             self._updates.clear()
             self._notify()
         return True
+
+    def _webhook_target(self) -> str | None:
+        if not self.webhook_url or self.webhook_proxy is None:
+            return None
+        parts = urlsplit(self.webhook_url)
+        return self.webhook_proxy.rstrip("/") + (parts.path or "/")
+
+    async def _deliver_webhooks(self) -> None:
+        """POST queued updates to the webhook one at a time, as Telegram does per bot
+        with max_connections=1: an update leaves the queue on a 2xx answer only;
+        otherwise it is retried after a short pause."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as http:
+            while not self._stopping:
+                batch = await self._wait_until(
+                    lambda: (self._deliverable(1) or None) if self._webhook_target() else None,
+                    1.0,
+                )
+                target = self._webhook_target()
+                if not batch or target is None or self._stopping:
+                    continue
+                update = batch[0]
+                headers = {}
+                if self.webhook_secret:
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+                try:
+                    async with http.post(target, json=update, headers=headers) as response:
+                        await response.read()
+                        status = response.status
+                except (aiohttp.ClientError, TimeoutError):
+                    status = 0
+                self.webhook_deliveries.append((update["update_id"], status))
+                if 200 <= status < 300:
+                    self._updates = [u for u in self._updates if u is not update]
+                else:
+                    await asyncio.sleep(0.2)
+                self._notify()
 
     async def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
         info: dict[str, Any] = {

@@ -42,9 +42,12 @@ def build_app(
     return app
 
 
-async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Listening once this returns; OSError when the port is taken. Clean up the runner."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+async def start_server(
+    app: web.Application, host: str, port: int, *, shutdown_timeout: float = 1.0
+) -> web.AppRunner:
+    """Listening once this returns; OSError when the port is taken. Clean up the runner:
+    it stops listening, then gives requests in hand `shutdown_timeout` to finish."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

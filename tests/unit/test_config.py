@@ -60,7 +60,14 @@ def test_lists_and_numbers_are_parsed():
         ({"METRICS_PORT": "70000"}, "METRICS_PORT"),
         ({"FEEDS_FILE": "/nonexistent/feeds.toml"}, "FEEDS_FILE"),
         ({"TOPICS_FILE": "/nonexistent/topics.toml"}, "TOPICS_FILE"),
-        ({"WEBHOOK_URL": "https://bot.example/hook"}, "WEBHOOK_URL"),
+        ({"WEBHOOK_URL": "https://bot.example/hook"}, "WEBHOOK_SECRET"),
+        ({"WEBHOOK_URL": "bot.example/hook", "WEBHOOK_SECRET": "s"}, "WEBHOOK_URL"),
+        ({"WEBHOOK_URL": "https://bot.example/hook", "WEBHOOK_SECRET": "a b"}, "WEBHOOK_SECRET"),
+        (
+            {"WEBHOOK_URL": "https://b.example/", "WEBHOOK_SECRET": "s", "METRICS_PORT": "8080"},
+            "METRICS_PORT",
+        ),
+        ({"WEB_PORT": "0"}, "WEB_PORT"),
     ],
 )
 def test_bad_setting_names_itself(env, name):
@@ -83,3 +90,21 @@ def test_malformed_token_is_an_error_even_when_not_required():
     with pytest.raises(ConfigError) as caught:
         load_settings({"BOT_TOKEN": "not-a-token"}, require_token=False)
     assert caught.value.name == "BOT_TOKEN"
+
+
+def test_webhook_mode_settings():
+    settings = load_settings(
+        {
+            "BOT_TOKEN": TOKEN,
+            "WEBHOOK_URL": "https://bot.example/tg/hook",
+            "WEBHOOK_SECRET": "Abc_123-xyz",
+            "WEB_HOST": "0.0.0.0",
+            "WEB_PORT": "8443",
+            "METRICS_PORT": "9100",
+        }
+    )
+    assert settings.webhook_url == "https://bot.example/tg/hook"
+    assert settings.webhook_secret == "Abc_123-xyz"
+    assert (settings.web_host, settings.web_port, settings.metrics_port) == ("0.0.0.0", 8443, 9100)
+    assert "Abc_123" not in repr(settings)
+    assert load_settings({"BOT_TOKEN": TOKEN}).webhook_url is None  # long polling by default

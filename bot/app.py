@@ -25,6 +25,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import GetMe, SetWebhook, TelegramMethod
 from aiogram.types import BotCommandScopeAllPrivateChats
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -187,24 +188,36 @@ async def register_webhook(bot: Bot, settings: Settings, allowed_updates: list[s
     """setWebhook with the secret, retried while Telegram is unreachable; a URL Telegram
     refuses (not https, a port it does not allow) is a bad setting."""
     assert settings.webhook_url is not None
+    method = SetWebhook(
+        url=settings.webhook_url,
+        secret_token=settings.webhook_secret,
+        allowed_updates=allowed_updates,
+        drop_pending_updates=False,
+    )
+    try:
+        fatal = (TelegramUnauthorizedError, TelegramBadRequest)
+        await retry_until_answered(bot, method, "setWebhook failed", fatal)
+    except TelegramBadRequest as error:
+        raise ConfigError("WEBHOOK_URL", f"Telegram refused the webhook: {error.message}") from None
+
+
+async def retry_until_answered(
+    bot: Bot,
+    method: TelegramMethod[Any],
+    what: str,
+    fatal: tuple[type[TelegramAPIError], ...] = (TelegramUnauthorizedError,),
+) -> None:
+    """Call the Bot API until it answers, backing off 1 s doubling to 60 s while Telegram
+    is unreachable or failing; a rejected token (or another `fatal` error) is raised."""
     delay = 1.0
     while True:
         try:
-            await bot.set_webhook(
-                settings.webhook_url,
-                secret_token=settings.webhook_secret,
-                allowed_updates=allowed_updates,
-                drop_pending_updates=False,
-            )
+            await bot(method)
             return
-        except TelegramBadRequest as error:
-            raise ConfigError(
-                "WEBHOOK_URL", f"Telegram refused the webhook: {error.message}"
-            ) from None
-        except TelegramUnauthorizedError:
+        except fatal:
             raise
         except (TelegramNetworkError, TelegramAPIError) as error:
-            log.warning("setWebhook failed (%s); retrying in %.0f s", error, delay)
+            log.warning("%s (%s); retrying in %.0f s", what, error, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
 
@@ -482,17 +495,7 @@ async def _start_up_calls(
 ) -> None:
     """Check the token (waiting for Telegram to be reachable), then the command menu,
     webhook removal and CHANNEL_IDS; failures after the token check are not fatal."""
-    delay = 1.0
-    while True:
-        try:
-            await bot.me()
-            break
-        except TelegramUnauthorizedError:
-            raise
-        except (TelegramNetworkError, TelegramAPIError) as error:
-            log.warning("Telegram unreachable at start-up (%s); retrying in %.0f s", error, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
+    await retry_until_answered(bot, GetMe(), "Telegram unreachable at start-up")
     try:
         await register_commands(bot, catalogue)
         if settings.webhook_url is None:  # a webhook left set would make polling fail (409)

@@ -107,6 +107,20 @@ def query(bot: BotProcess, sql: str, params: tuple = ()) -> list[tuple]:
     return read_db(bot.db_path, sql, params)
 
 
+def table_dump(bot: BotProcess) -> dict[str, list[tuple]]:
+    """Every row of every table, to compare before and after; barrier probe users left out."""
+    tables = query(
+        bot, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    state = {}
+    for (table,) in sorted(tables):
+        rows = query(bot, f'SELECT * FROM "{table}"')
+        if table == "chats":
+            rows = [row for row in rows if not BARRIER_USER_ID <= row[0] < BARRIER_USER_ID + 10**6]
+        state[table] = sorted(rows, key=repr)
+    return state
+
+
 # -------------------------------------------------------------------- barrier
 
 

@@ -14,7 +14,7 @@ import re
 import time
 import unicodedata
 
-from harness import BARRIER_USER_ID, buttons, query
+from harness import buttons, query, table_dump
 
 from bot.i18n import Catalogue
 from bot.ui.views import COMMANDS
@@ -28,23 +28,6 @@ INVISIBLE = "\u200b\u200d\ufeff\u202e"
 
 
 # ------------------------------------------------------------------- helpers
-
-
-def dump(bot) -> dict[str, list[tuple]]:
-    """Every row of every table, sorted; the barrier's probe users left out."""
-    tables = [
-        name
-        for (name,) in query(
-            bot, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-    ]
-    state = {}
-    for table in sorted(tables):
-        rows = query(bot, f'SELECT * FROM "{table}"')
-        if table == "chats":
-            rows = [row for row in rows if not BARRIER_USER_ID <= row[0] < BARRIER_USER_ID + 10**6]
-        state[table] = sorted(rows, key=repr)
-    return state
 
 
 def assert_clean(tg, bot) -> None:
@@ -89,11 +72,11 @@ async def test_4096_character_messages_get_short_replies(start_bot, reader, tg):
         assert len(text) == MAX_MESSAGE
         ann = reader()
         await ann.ask("/start")
-        before = dump(bot)
+        before = table_dump(bot)
         reply = await ann.ask(text)
         assert expected in reply["text"], text[:20]
         assert utf16_len(reply["text"]) < 700, text[:20]
-        assert dump(bot) == before, text[:20]
+        assert table_dump(bot) == before, text[:20]
     assert_clean(tg, bot)
 
 
@@ -135,11 +118,11 @@ async def test_every_reader_command_with_malformed_arguments_changes_nothing(sta
         for argument in ["", *arguments]:
             ann = reader()
             await ann.ask("/start")
-            before = dump(bot)
+            before = table_dump(bot)
             text = f"/{command} {argument}".rstrip()
             reply = await ann.ask(text)
             assert utf16_len(reply["text"]) < 1500, text[:40]
-            assert dump(bot) == before, f"{text[:40]!r} changed the database"
+            assert table_dump(bot) == before, f"{text[:40]!r} changed the database"
     assert_clean(tg, bot)
 
 
@@ -213,7 +196,7 @@ async def test_forged_callback_data_for_every_prefix_is_stale_and_changes_nothin
         ann = reader()
         await ann.ask("/subscribe Куба")
         keyboard = await ann.ask("/topics")
-        before = dump(bot)
+        before = table_dump(bot)
         mark = tg.mark()
         await ann.press(keyboard, data=data)
         answer = await ann.expect_callback_answer()
@@ -225,7 +208,7 @@ async def test_forged_callback_data_for_every_prefix_is_stale_and_changes_nothin
             if c.params.get("chat_id") == ann.chat_id and c.method != "answerCallbackQuery"
         ]
         assert not touched, f"{data!r}: {touched}"
-        assert dump(bot) == before, f"{data!r} changed the database"
+        assert table_dump(bot) == before, f"{data!r} changed the database"
     assert_clean(tg, bot)
 
 
@@ -240,11 +223,11 @@ async def test_replayed_remove_button_cannot_remove_a_newer_subscription(start_b
     await ann.press(menu, data=old)
     assert "Removed" in (await ann.expect_callback_answer()).params["text"]
     await ann.ask("/subscribe Дзержинск")
-    before = dump(bot)
+    before = table_dump(bot)
     for _ in range(2):  # pressed again, twice
         await ann.press(menu, data=old)
         assert (await ann.expect_callback_answer()).params["text"] == STALE
-    assert dump(bot) == before
+    assert table_dump(bot) == before
     assert query(bot, "SELECT value FROM subscriptions WHERE chat_id = ?", (ann.chat_id,)) == [
         ("Дзержинск",)
     ]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from aiogram import Router
 from aiogram.filters import Command
-from harness import BARRIER_USER_ID, buttons, query
+from harness import buttons, query, table_dump
 
 from bot.i18n import Catalogue
 from bot.ui.views import COMMANDS as READER_COMMANDS
@@ -86,20 +86,6 @@ def test_staff_commands_are_found_in_the_routers():
     assert expected <= set(STAFF_COMMANDS)
 
 
-def dump(bot) -> dict[str, list[tuple]]:
-    """Every row of every table; the barrier's probe users left out."""
-    tables = query(
-        bot, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    )
-    state = {}
-    for (table,) in sorted(tables):
-        rows = query(bot, f'SELECT * FROM "{table}"')
-        if table == "chats":
-            rows = [row for row in rows if not BARRIER_USER_ID <= row[0] < BARRIER_USER_ID + 10**6]
-        state[table] = sorted(rows, key=repr)
-    return state
-
-
 def assert_clean(tg, bot) -> None:
     refused = [c.brief() for c in tg.calls if not c.ok and c.method != "getUpdates"]
     assert not refused, "Telegram refused:\n" + "\n".join(refused)
@@ -148,7 +134,7 @@ async def test_private_chat_readers_and_editors_are_refused_and_nothing_changes(
     plain = [reader(language_code=code) for code in ("en", "ru", "en", "ru")]
     for person in plain:
         await person.ask("/start")
-    before = dump(bot)
+    before = table_dump(bot)
     mark = tg.mark()
 
     for index, text in enumerate(staff_texts(plain[0].user_id)):
@@ -174,7 +160,7 @@ async def test_private_chat_readers_and_editors_are_refused_and_nothing_changes(
 
     await editor.barrier()
     assert staff_calls(tg, mark) == []
-    assert dump(bot) == before
+    assert table_dump(bot) == before
     assert_clean(tg, bot)
 
 
@@ -182,7 +168,7 @@ async def test_group_messages_and_channel_posts_are_ignored(start_bot, reader, t
     bot, _admin, _editor, _preview = await newsroom(start_bot, reader, tg)
     tg.register_chat(GROUP, "supergroup", title="Public group")
     intruder = 777
-    before = dump(bot)
+    before = table_dump(bot)
     mark = tg.mark()
 
     texts = staff_texts(intruder)
@@ -204,7 +190,7 @@ async def test_group_messages_and_channel_posts_are_ignored(start_bot, reader, t
     ]
     assert spoken == [], "the bot spoke:\n" + "\n".join(spoken)
     assert staff_calls(tg, mark) == []
-    assert dump(bot) == before
+    assert table_dump(bot) == before
     assert_clean(tg, bot)
 
 
@@ -219,7 +205,7 @@ async def test_staff_buttons_do_nothing_for_others(start_bot, reader, tg):
     own = await ann.ask("/topics")
     tg.register_chat(GROUP, "supergroup", title="Public group")
     group_message = {"message_id": 1, "chat": tg.chats[GROUP], "date": 0, "text": "x"}
-    before = dump(bot)
+    before = table_dump(bot)
     mark = tg.mark()
     attempts = [
         (ann, stored, send),  # the editor's own preview, pressed by a reader
@@ -238,7 +224,7 @@ async def test_staff_buttons_do_nothing_for_others(start_bot, reader, tg):
 
     # An editor demoted since: their own old Send button no longer works.
     assert "no longer an editor" in (await admin.ask(f"/editor remove {EDITOR}"))["text"]
-    before_demoted = dump(bot)
+    before_demoted = table_dump(bot)
     await editor.press(stored, data=send)
     answer = await editor.expect_callback_answer()
     assert "Send the command again" in answer.params["text"]
@@ -248,7 +234,7 @@ async def test_staff_buttons_do_nothing_for_others(start_bot, reader, tg):
     assert edits == []
     assert query(bot, "SELECT status FROM breaking") == [("draft",)]
     assert query(bot, "SELECT count(*) FROM outbox") == [(0,)]
-    assert dump(bot) == before_demoted
+    assert table_dump(bot) == before_demoted
     changed = {table for table in before if before[table] != before_demoted[table]}
     assert changed == {"chats"}  # the demotion, and nothing else
     assert not any("Черновик" in text for text in tg.sent_texts(ann.chat_id))

@@ -26,7 +26,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.methods import GetMe, SetWebhook, TelegramMethod
-from aiogram.types import BotCommandScopeAllPrivateChats
+from aiogram.types import BotCommandScopeAllPrivateChats, LinkPreviewOptions
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, ProcessCollector
 
@@ -35,6 +35,7 @@ from bot.config import ConfigError, Settings
 from bot.delivery.channels import seed_channels
 from bot.delivery.pacing import Pacer
 from bot.delivery.sender import Sender
+from bot.delivery.window import SendWindow
 from bot.digest import DigestJob
 from bot.dispatcher import build_dispatcher
 from bot.editorial import BreakingWatcher, EditorialService
@@ -115,14 +116,19 @@ async def register_commands(bot: Bot, catalogue: Catalogue) -> None:
             await bot.set_my_commands(commands, scope=scope)
 
 
+def bot_defaults() -> DefaultBotProperties:
+    """HTML, and no link previews unless a message asks for one. Set as `link_preview`,
+    not `link_preview_is_disabled`: the latter also fills the deprecated
+    `disable_web_page_preview` of every request, which Bot API 10 no longer lists."""
+    return DefaultBotProperties(
+        parse_mode=ParseMode.HTML, link_preview=LinkPreviewOptions(is_disabled=True)
+    )
+
+
 def create_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     session.middleware(ConflictReporter())  # a 409 from getUpdates, said plainly (SPEC 8b)
-    return Bot(
-        settings.bot_token,
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
-    )
+    return Bot(settings.bot_token, session=session, default=bot_defaults())
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -291,13 +297,16 @@ async def assemble(
 
     bot = create_bot(settings)
     resources.push_async_callback(bot.session.close)
-    pacer = Pacer(settings.send_rate_per_second)  # shared: /correct and /recall use it too
+    # Shared with /correct and /recall: one rate, one window of requests in flight.
+    pacer = Pacer(settings.send_rate_per_second)
+    window = SendWindow(settings.send_rate_per_second)
     sender = Sender(
         bot,
         OutboxRepository(database, settings.timezone),
         chats,
         catalogue,
         pacer,
+        window=window,
         alert=functools.partial(alert_admins, bot, settings.admin_ids),
         shutdown_grace=SENDER_GRACE_SECONDS,
     )
@@ -325,6 +334,7 @@ async def assemble(
         bot,
         pacer,
         catalogue,
+        window=window,
         wake=sender.wake,
     )
     admin = AdminService(

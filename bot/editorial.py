@@ -4,8 +4,9 @@
 an article without a feed, fanned out through the outbox ahead of ordinary articles
 (storage/breaking.py). `BreakingWatcher` tells the editor when the fan-out is done.
 `/correct` and `/recall` reach every delivered copy through `editMessageText` and
-`deleteMessage`, paced by the sender's own `Pacer`, so together they never exceed
-Telegram's limits.
+`deleteMessage`, paced by the sender's own `Pacer` and overlapped within its
+`SendWindow`, so together they never exceed Telegram's limits and keep the allowed rate
+across a real round trip.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiogram.types import LinkPreviewOptions
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.render import render_html
+from bot.delivery.window import SendWindow
 from bot.i18n import Catalogue
 from bot.readers import clean_argument
 from storage.breaking import Breaking, BreakingRepository, Copy, Delivery
@@ -178,16 +180,20 @@ class EditorialService:
         pacer: Pacer,
         catalogue: Catalogue,
         *,
+        window: SendWindow | None = None,
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
         preview_ttl: timedelta = PREVIEW_TTL,
     ) -> None:
+        """`pacer` and `window` are the sender's: edits and sends share one rate, one
+        window of requests in flight and one request per chat."""
         self._breaking = breaking
         self._roles = roles
         self.admin_ids = admin_ids
         self._known_topic = known_topic
         self._bot = bot
         self._pacer = pacer
+        self._window = window or SendWindow(pacer.rate)
         self._catalogue = catalogue
         self._wake = wake
         self._clock = clock
@@ -302,11 +308,29 @@ class EditorialService:
         done: Callable[[int], Awaitable[None]] | None = None,
         tally: _Tally | None = None,
     ) -> _Tally:
+        """Copies overlap like the sender's messages: each waits for a place in the
+        shared window, then for the shared pace, so a correction to 10,000 readers runs
+        at the allowed rate across Telegram's round trip, never beside it."""
         tally = _Tally() if tally is None else tally
-        for copy in copies:
-            private = copy.chat_kind == "private" and copy.chat_id > 0
+        async with asyncio.TaskGroup() as group:
+            for copy in copies:
+                await self._window.acquire(copy.chat_id)
+                group.create_task(self._one_copy(copy, act, done, tally))
+        return tally
+
+    async def _one_copy(
+        self,
+        copy: Copy,
+        act: Callable[[Copy], Awaitable[object]],
+        done: Callable[[int], Awaitable[None]] | None,
+        tally: _Tally,
+    ) -> None:
+        """One copy, holding its place in the window (taken by the caller) to the end."""
+        private = copy.chat_kind == "private" and copy.chat_id > 0
+        try:
             for _ in range(3):  # a 429 pauses everyone, then this copy is tried again
                 await self._slot(copy.chat_id, private)
+                started = time.monotonic()
                 try:
                     await act(copy)
                 except TelegramRetryAfter as error:
@@ -322,13 +346,14 @@ class EditorialService:
                     tally.failed += 1
                     log.info("copy in chat %d: %s", copy.chat_id, error)
                 else:
+                    self._window.observe(time.monotonic() - started)
                     tally.done += 1
                     if done is not None:
                         await done(copy.outbox_id)
-                break
-            else:
-                tally.failed += 1
-        return tally
+                return
+            tally.failed += 1
+        finally:
+            self._window.finish(copy.chat_id)
 
     async def _slot(self, chat_id: int, private: bool) -> None:
         wait = self._pacer.reserve(chat_id, private, time.monotonic())

@@ -16,6 +16,13 @@ Deliberate simplifications (documented so nobody mistakes them for Telegram fact
 * Message length is counted in code points after entity parsing (as tdlib does),
   entity offsets in UTF-16 units (as the Bot API does).
 * ``editMessageText`` without ``reply_markup`` removes the inline keyboard, like Telegram.
+
+Latency (``set_latency``). Telegram is a round trip away: from a server a ``sendMessage``
+is answered 50-300 ms after it left. The fake handles a request the moment it arrives
+(rate limits are judged then, the message exists then, and the call is recorded with
+``at`` = arrival) and holds the answer back for the configured delay, with jitter. What
+is in progress is counted: ``max_in_flight`` (sends, edits, deletions at once) and
+``max_in_flight_per_chat`` (two at once to one chat would be a bug in the bot).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import itertools
 import json
 import logging
 import math
+import random
 import re
 import time
 import traceback
@@ -134,6 +142,9 @@ BLOCKABLE_METHODS = SEND_METHODS | {
     "sendChatAction",
 }
 
+# Requests a bot paces per chat (sends, edits, deletions): counted while in flight.
+PACED_METHODS = SEND_METHODS | {"editMessageText", "editMessageCaption", "deleteMessage"}
+
 _DEFAULT_FAULT_DESCRIPTIONS = {
     400: "Bad Request: chat not found",
     401: "Unauthorized",
@@ -155,10 +166,12 @@ _COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 
 @dataclass
 class ApiCall:
-    """One request the fake answered (recorded when the answer is known).
+    """One request the fake handled (recorded when it arrived and was handled).
 
-    ``at`` is ``time.monotonic()`` at answer time; ``index`` is the position in
-    ``FakeTelegram.calls`` so cursors can continue after it.
+    ``at`` is ``time.monotonic()`` on arrival, when Telegram judges limits and the message
+    appears in the chat; ``answered`` is when the answer left (later by the latency, None
+    while it is held back); ``index`` is the position in ``FakeTelegram.calls`` so cursors
+    can continue after it.
     """
 
     method: str
@@ -167,6 +180,7 @@ class ApiCall:
     response: dict[str, Any]
     at: float
     index: int = -1
+    answered: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -565,6 +579,13 @@ class FakeTelegram:
         self._blocked: set[int | str] = set()
         self._limits: RateLimits | None = None
         self._send_times: defaultdict[object, deque[float]] = defaultdict(deque)
+        self._latency = 0.0
+        self._jitter = 0.0
+        self._random = random.Random(0)
+        self.in_flight = 0  # PACED_METHODS handled whose answer has not left yet
+        self.max_in_flight = 0
+        self._in_flight_chats: defaultdict[object, int] = defaultdict(int)
+        self.max_in_flight_per_chat = 0
 
         self._change = asyncio.Event()
         self._stop_event = asyncio.Event()
@@ -1135,6 +1156,23 @@ class FakeTelegram:
     def disable_limits(self) -> None:
         self._limits = None
 
+    def set_latency(self, seconds: float, jitter: float = 0.0, *, seed: int = 0) -> None:
+        """Answer every call ``seconds`` (uniformly +- ``jitter``) after it arrived, as
+        Telegram does from across the network. Seeded: a run's delays repeat."""
+        if seconds < 0 or jitter < 0 or jitter > seconds:
+            raise ValueError("latency and jitter must be >= 0, jitter at most the latency")
+        self._latency, self._jitter = seconds, jitter
+        self._random = random.Random(seed)
+
+    def reset_in_flight_peaks(self) -> None:
+        self.max_in_flight = self.in_flight
+        self.max_in_flight_per_chat = max(self._in_flight_chats.values(), default=0)
+
+    def _answer_delay(self) -> float:
+        if not self._latency:
+            return 0.0
+        return self._latency + self._random.uniform(-self._jitter, self._jitter)
+
     def hang_next(self, method: str, seconds: float) -> None:
         """Delay the next call of ``method`` by ``seconds`` (released early on stop)."""
         self._hangs[method].append(seconds)
@@ -1255,11 +1293,48 @@ class FakeTelegram:
                     request.transport.abort()  # no answer; writing the one below fails quietly
                 return web.Response(status=500)
             else:
-                status, payload = await self._dispatch(method, known[1], params)
-        self._record(method, params, status, payload)
+                sending = method in PACED_METHODS
+                chat = params.get("chat_id")
+                if sending:
+                    self._enter_flight(chat)
+                try:
+                    status, payload = await self._dispatch(method, known[1], params)
+                    call = self._record(method, params, status, payload)
+                    await self._hold_answer()
+                finally:
+                    if sending:
+                        self._leave_flight(chat)
+                call.answered = time.monotonic()
+                return self._json(status, payload)
+        self._record(method, params, status, payload).answered = time.monotonic()
+        return self._json(status, payload)
+
+    @staticmethod
+    def _json(status: int, payload: dict[str, Any]) -> web.Response:
         return web.json_response(
             payload, status=status, dumps=lambda obj: json.dumps(obj, ensure_ascii=False)
         )
+
+    async def _hold_answer(self) -> None:
+        """The network's share of the round trip (released at once on stop)."""
+        delay = self._answer_delay()
+        if delay > 0 and not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), delay)
+
+    def _enter_flight(self, chat: object) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self._in_flight_chats[chat] += 1
+        self.max_in_flight_per_chat = max(
+            self.max_in_flight_per_chat, self._in_flight_chats[chat]
+        )
+
+    def _leave_flight(self, chat: object) -> None:
+        self.in_flight -= 1
+        self._in_flight_chats[chat] -= 1
+        if not self._in_flight_chats[chat]:
+            del self._in_flight_chats[chat]
 
     async def _dispatch(
         self,
@@ -1297,13 +1372,14 @@ class FakeTelegram:
 
     def _record(
         self, method: str, params: dict[str, Any], status: int, payload: dict[str, Any]
-    ) -> None:
+    ) -> ApiCall:
         call = ApiCall(method, params, status, payload, time.monotonic(), len(self.calls))
         self.calls.append(call)
         if status == 429:
             self.count_429 += 1
         log.debug("%s", call.brief())
         self._notify()
+        return call
 
     # ------------------------------------------------------------ bot & polling
 

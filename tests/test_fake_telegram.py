@@ -575,6 +575,41 @@ async def test_group_limit_window_is_a_minute(tg: FakeTelegram, bot: Bot) -> Non
     assert 55 <= retry.value.retry_after <= 60
 
 
+async def test_latency_holds_the_answer_and_judges_limits_on_arrival(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    """Telegram is a round trip away: the message exists (and counts against the limits)
+    when the request arrives; the answer comes back later."""
+    tg.set_latency(0.2, 0.05, seed=7)
+    tg.enforce_limits(per_chat_per_second=1, global_per_second=30)
+    started = time.monotonic()
+    first = asyncio.create_task(bot.send_message(USER, "one"))
+    await tg.wait_for("sendMessage", lambda c: c.params["chat_id"] == USER)
+    assert not first.done()  # arrived and recorded, answer still on its way
+    assert tg.in_flight == 1 and tg.last_message(USER)["text"] == "one"
+    # A second request to the chat while the first is in flight: judged on arrival.
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(USER, "two")
+    await first
+    elapsed = time.monotonic() - started
+    assert 0.15 <= elapsed < 1.0
+    (call,) = [c for c in tg.calls_of("sendMessage") if c.ok]
+    assert call.answered is not None and 0.15 <= call.answered - call.at <= 0.25
+    assert tg.max_in_flight == 2 and tg.max_in_flight_per_chat == 2
+    assert tg.in_flight == 0
+
+
+async def test_latency_is_seeded_and_within_its_jitter(tg: FakeTelegram, bot: Bot) -> None:
+    tg.set_latency(0.1, 0.05, seed=3)
+    await asyncio.gather(*(bot.send_message(USER + n, str(n)) for n in range(8)))
+    delays = [c.answered - c.at for c in tg.calls_of("sendMessage")]
+    assert all(0.05 <= d <= 0.2 for d in delays), delays
+    assert max(delays) - min(delays) > 0.005  # jitter, not one fixed delay
+    assert tg.max_in_flight == 8 and tg.max_in_flight_per_chat == 1
+    with pytest.raises(ValueError):
+        tg.set_latency(0.1, 0.2)
+
+
 # --------------------------------------------------------------- waiting API
 
 

@@ -2,37 +2,45 @@
 
 Shape. A dispatcher loop claims batches of due rows (`pending` -> `sending`), keeps them in
 a heap ordered by when Telegram's limits let each go (`Pacer`), and hands each ready row
-to a send task; at most `concurrency` send tasks run at once. At most `per_chat` rows of
-one chat wait in memory, and a row whose chat must wait longer than `hold` (a group that
-used its 20 a minute) goes back to the outbox with a `not_before`: a reader with thirty
-new stories or a channel's backlog never holds up everyone else's messages. The loop
-sleeps on `wake()` (the poller queued rows), a finished send, or a short idle timeout: no
-busy loop.
+to a send task. Telegram is a round trip away, so sends overlap: as many run at once as
+the `SendWindow` allows (rate × measured round trip, plus one, at most 8; see
+bot/delivery/window.py), never two to one chat. The pace is judged when a request
+leaves: the pacer books a send at the moment its task starts, not when the answer comes.
+At most `per_chat` rows of one chat wait in memory, and a row whose chat must wait
+longer than `hold` (a group that used its 20 a minute) goes back to the outbox with a
+`not_before`: a reader with thirty new stories or a channel's backlog never holds up
+everyone else's messages. The loop sleeps on `wake()` (the poller queued rows), a
+finished send, or a short idle timeout: no busy loop.
 
-Results are written by group commit: a send task waits until its result is stored before
-it lets the next row go, but the tasks that finish together share one transaction.
+Results are written by group commit: a send task keeps its place in the window until its
+result is stored, but the tasks that finish together share one transaction.
+
+Cheap sends. The capacity target is 1,000 messages/s against a local API (the
+paid-broadcast ceiling), so the bot's own cost per message matters: rows are claimed and
+their results stored in batches, a message is rendered once per article and language
+(not once per reader), and the request skips aiogram's model of the sent Message: only
+its `message_id` is read (`bot/delivery/request.py`).
 
 Restart safety and the duplicate bound. A row is `sending` from its claim until its
 result is stored. After a crash every `sending` row goes back to pending
 (`OutboxRepository.release_in_flight`) and is sent on the next start; claimed rows that
 never reached Telegram are simply sent once. A row can be sent twice only if its request
-had reached Telegram and its result was not stored yet, and each of those holds one of
-the `concurrency` send slots until it is stored. So a crash duplicates at most
-`concurrency` messages; the default of 1 is SPEC 7.4's literal "at most the one message
-in flight" (about 1,200 messages/s against a local API; against Telegram it caps the rate
-at one send per round trip, so raise it only if the SPEC's bound is relaxed). Rows
-waiting in memory are `sending` too, but they never reached Telegram, so the restart
-sends them once. Sends still running when the
-shutdown grace runs out are cancelled and count against the same bound. Apart from
-crashes, a request that timed out may have been delivered and is retried: Telegram
-offers no idempotency key, so that duplicate cannot be ruled out by any client.
+had reached Telegram and its result was not stored yet, and each of those holds a place
+in the window until it is stored. So a crash duplicates at most the window's size, never
+more than 8 (SPEC 7.4). Rows waiting in memory are `sending` too, but they never reached
+Telegram, so the restart sends them once. Sends still running when the shutdown grace
+runs out are cancelled and count against the same bound. Apart from crashes, a request
+that timed out may have been delivered and is retried: Telegram offers no idempotency
+key, so that duplicate cannot be ruled out by any client.
 
-Errors (SPEC 7.3): a 429 pauses every send for `retry_after` and retries the same row
-(a pause over 10 minutes is an alert); 403 and "chat not found" deactivate the chat and
+Errors (SPEC 7.3): a 429 pauses every send for `retry_after` at once (sends already in
+flight finish and their results are handled) and retries the same row (a pause over 10
+minutes is an alert); 403 and "chat not found" deactivate the chat and
 drop its queue; `migrate_to_chat_id` moves the chat and retries; a 400 about entities is
 retried once as plain text; network errors and 5xx pause all sending and put the row back
 with exponential backoff (2 s doubling, up to 10 min) and it is `failed` after
-`max_attempts`; anything else fails that row only, and the loop goes on.
+`max_attempts`; until a send succeeds again only one request is in flight; anything
+else fails that row only, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiogram import Bot
 from aiogram.enums import ParseMode
@@ -59,10 +68,11 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import LinkPreviewOptions, Message
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.render import link_preview, render_html, render_plain
+from bot.delivery.request import message_payload, preview_options, send_message
+from bot.delivery.window import SendWindow
 from bot.feeds.parse import html_to_text
 from bot.i18n import Catalogue, Translator
 from storage.chats import ChatRepository
@@ -79,11 +89,14 @@ Sleep = Callable[[float], Awaitable[object]]
 LONG_PAUSE_SECONDS = 600.0  # SPEC 8b: a RetryAfter longer than 10 minutes is an alert
 MAX_MIGRATIONS = 2  # a chat that keeps "migrating" is a loop, not a supergroup
 ERROR_PAUSE = 5.0  # after an unexpected error in the loop itself (say, a full disk)
+RENDER_CACHE = 64  # rendered pushes kept: (article, language, plain) of the rows in hand
+NO_PREVIEW = {"is_disabled": True}
+BUSY_RECHECK = 0.05  # a row whose chat has a request in flight looks again this much later
 # Telegram answers sendMessage in well under a second; a request without an answer after
-# 10 s is lost. With SPEC 7.4's one send in flight a hung request stalls every reader, so
-# the wait is kept short (aiogram's default is 60 s): the row is retried after the usual
-# backoff. A request that was delivered after all is then the duplicate no client can rule
-# out (module docstring); waiting longer makes it rarer, not impossible.
+# 10 s is lost. A hung request holds a place in the window, so the wait is kept short
+# (aiogram's default is 60 s): the row is retried after the usual backoff. A request that
+# was delivered after all is then the duplicate no client can rule out (module
+# docstring); waiting longer makes it rarer, not impossible.
 REQUEST_TIMEOUT = 10
 
 # 400s that mean the chat cannot receive anything from us: treated like a 403.
@@ -163,7 +176,8 @@ class Sender:
         catalogue: Catalogue,
         pacer: Pacer,
         *,
-        concurrency: int = 1,
+        window: SendWindow | None = None,
+        concurrency: int | None = None,
         batch_size: int = 50,
         alert: Alert | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -177,19 +191,21 @@ class Sender:
         request_timeout: int = REQUEST_TIMEOUT,
         shutdown_grace: float = 5.0,
     ) -> None:
-        """`concurrency` is also the bound on duplicates after a crash (module docstring).
+        """`window` is shared with the editors' edits (app.py); without one the sender
+        makes its own, of fixed size `concurrency` when given. The window's size is also
+        the bound on duplicates after a crash (module docstring).
 
         `clock` (monotonic seconds) drives pacing and `sleep`; `wall` stamps the database
         (not_before, sent_at). `alert(text)` is awaited on a pause over 10 minutes: the
         sender is paused then, so it should not rely on Telegram answering."""
-        if concurrency < 1 or batch_size < 1:
-            raise ValueError("concurrency and batch_size must be at least 1")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         self._bot = bot
         self._outbox = outbox
         self._chats = chats
         self._catalogue = catalogue
         self._pacer = pacer
-        self._concurrency = concurrency
+        self._window = window or SendWindow(pacer.rate, fixed=concurrency)
         self._batch_size = batch_size
         self._alert = alert
         self._clock = clock
@@ -207,6 +223,8 @@ class Sender:
         self._journal = _Journal(outbox)
         self._translators: dict[str, Translator] = {}
         self._signal = asyncio.Event()  # something changed: re-check
+        self._window.on_free(self._signal.set)
+        self._rendered: dict[tuple, tuple[str, dict[str, Any]]] = {}  # see _render
         self._woken = False
         self._heap: list[tuple[float, int, int, OutboxRow]] = []
         self._held: Counter[int] = Counter()  # rows in the heap per (claimed) chat id
@@ -215,6 +233,7 @@ class Sender:
         self._moved: dict[int, int] = {}  # migrated group -> supergroup
         self._seq = itertools.count()
         self._more = True  # the last claim was full: more rows may be due
+        self._probing = False  # after a network error or 5xx: one request at a time
         self._last_claim = -math.inf
 
     # ------------------------------------------------------------------ public
@@ -284,7 +303,7 @@ class Sender:
         now = self._clock()
         if ready_at > now:
             await self._nap(ready_at - now)
-        elif len(self._tasks) >= self._concurrency:
+        elif self._window.in_flight >= (1 if self._probing else self._window.size):
             await self._nap(None)
         else:
             await self._dispatch(self._pop(), now, stop)
@@ -331,10 +350,14 @@ class Sender:
             later = self._wall() + timedelta(seconds=chat_wait)
             await self._journal.write(Retry(row.outbox_id, later, attempt=False))
             return
+        if self._window.busy(chat_id):  # never two requests at once to one chat
+            self._push(now + BUSY_RECHECK, row)
+            return
         wait = self._pacer.reserve(chat_id, row.is_private, now)
         if wait > 0:
             self._push(now + wait, row)
             return
+        self._window.start(chat_id)  # booked and leaving now: the pace is judged here
         task = asyncio.create_task(self._deliver(row, chat_id, stop))
         self._tasks.add(task)
         task.add_done_callback(self._send_done)
@@ -389,17 +412,22 @@ class Sender:
     # ---------------------------------------------------------------- one row
 
     async def _deliver(self, row: OutboxRow, chat_id: int, stop: asyncio.Event) -> None:
+        """One row, from its request to its stored result; its place in the window is
+        held until then (the duplicate bound, module docstring)."""
         try:
-            outcome = await self._attempt(row, chat_id, stop)
-        except Exception:  # storage failed while handling an error: try the row later
-            log.exception("outbox row %d (chat %d): handling failed", row.outbox_id, chat_id)
-            outcome = Retry(row.outbox_id, self._wall() + timedelta(seconds=ERROR_PAUSE))
-        if outcome is None:
-            return
-        try:
-            await self._journal.write(outcome)
-        except Exception:  # kept in the journal: the next write or the shutdown stores it
-            log.exception("outbox row %d: storing the result failed", row.outbox_id)
+            try:
+                outcome = await self._attempt(row, chat_id, stop)
+            except Exception:  # storage failed while handling an error: try the row later
+                log.exception("outbox row %d (chat %d): handling failed", row.outbox_id, chat_id)
+                outcome = Retry(row.outbox_id, self._wall() + timedelta(seconds=ERROR_PAUSE))
+            if outcome is None:
+                return
+            try:
+                await self._journal.write(outcome)
+            except Exception:  # kept in the journal: the next write or the shutdown stores it
+                log.exception("outbox row %d: storing the result failed", row.outbox_id)
+        finally:
+            self._window.finish(chat_id)
 
     async def _attempt(self, row: OutboxRow, chat_id: int, stop: asyncio.Event) -> Outcome | None:
         """Send one row, retrying in place what SPEC 7.3 retries at once; None when the
@@ -409,7 +437,7 @@ class Sender:
         while True:
             started = self._clock()
             try:
-                message = await self._send(row, chat_id, plain)
+                message_id = await self._send(row, chat_id, plain)
             except TelegramRetryAfter as error:
                 await self._paused(error.retry_after, chat_id)
             except TelegramMigrateToChat as error:
@@ -442,33 +470,49 @@ class Sender:
                 return self._fail(row, chat_id, "other", error)
             else:
                 self.stats.sent += 1
+                self._probing = False  # Telegram answers again: the full window
                 self.stats.send_seconds += max(0.0, self._clock() - started)
-                return Sent(row.outbox_id, message.message_id, self._wall())
+                return Sent(row.outbox_id, message_id, self._wall())
             # Retrying the same row: it waits for its turn like any other send.
             if not await self._slot(chat_id, row.is_private, stop):
                 self._abandoned.append(row.outbox_id)
                 return None
 
-    async def _send(self, row: OutboxRow, chat_id: int, plain: bool) -> Message:
-        t = self._translators.get(row.language)
-        if t is None:
-            t = self._translators[row.language] = self._catalogue.translator(row.language)
+    async def _send(self, row: OutboxRow, chat_id: int, plain: bool) -> int:
+        """One request; the sent message's id."""
         if row.text is not None:
             text = html_to_text(row.text) if plain else row.text
-            preview = LinkPreviewOptions(is_disabled=True)
+            preview = NO_PREVIEW
         else:
-            text = render_plain(row, t) if plain else render_html(row, t)
-            preview = link_preview(row)
-        return await self._bot.send_message(
-            chat_id=chat_id,
-            text=text,
+            text, preview = self._render(row, plain)
+        payload = message_payload(
+            chat_id,
+            text,
             parse_mode=None if plain else ParseMode.HTML,
-            link_preview_options=preview,
-            disable_web_page_preview=None,  # the bot default would contradict the options
-            disable_notification=row.silent or None,
-            message_thread_id=row.thread_id,
-            request_timeout=self._request_timeout,
+            link_preview=preview,
+            silent=row.silent,
+            thread_id=row.thread_id,
         )
+        started = self._clock()
+        message_id = await send_message(self._bot, payload, self._request_timeout)
+        self._window.observe(self._clock() - started)
+        return message_id
+
+    def _render(self, row: OutboxRow, plain: bool) -> tuple[str, dict[str, Any]]:
+        """An article's push is the same for every reader of one language: render it once.
+        Keyed by what the text shows, so a corrected breaking item is rendered anew."""
+        key = (row.language, plain, row.title, row.summary, row.link, row.source, row.topics)
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            t = self._translators.get(row.language)
+            if t is None:
+                t = self._translators[row.language] = self._catalogue.translator(row.language)
+            text = render_plain(row, t) if plain else render_html(row, t)
+            rendered = (text, preview_options(link_preview(row)))
+            if len(self._rendered) >= RENDER_CACHE:
+                self._rendered.pop(next(iter(self._rendered)))
+            self._rendered[key] = rendered
+        return rendered
 
     async def _slot(self, chat_id: int, is_private: bool, stop: asyncio.Event) -> bool:
         """Wait until the pacer lets this chat send and book it; False on shutdown."""
@@ -549,8 +593,11 @@ class Sender:
             return self._fail(row, chat_id, "gave_up", error)
         delay = min(MAX_RETRY_DELAY, self._backoff * 2 ** (attempts - 1))
         # A network error or 5xx is rarely about one chat: pause everything, so an outage
-        # costs the row in hand one attempt per pause instead of failing the whole queue.
+        # costs the row in hand one attempt per pause instead of failing the whole queue,
+        # and then probe with one request at a time until one succeeds: a full window
+        # after every pause would spend eight attempts on each look at a dead Telegram.
         self._pacer.pause_until(self._clock() + delay)
+        self._probing = True
         self.stats.retried += 1
         log.warning(
             "outbox row %d (chat %d): %s; retry %d in %.0f s",

@@ -135,6 +135,18 @@ class ArticleRepository:
                     queued += await queue_article(conn, article_id, sorted(item.topics), stamp)
         return StoreResult(new=new, duplicates=duplicates, pushed=pushed, queued=queued)
 
+    async def unseen_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
+        """Which of a feed's item keys it has not stored yet (one query: the poller
+        classifies only these). `store` checks again in its transaction."""
+        if not keys:
+            return set()
+        rows = await self._db.fetch_all(
+            "SELECT j.value FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM feed_items fi"
+            " WHERE fi.feed_id = ? AND fi.item_key = j.value)",
+            (json.dumps(list(keys)), feed_id),
+        )
+        return {row[0] for row in rows}
+
     async def latest(self, limit: int = 10) -> list[Article]:
         rows = await self._db.fetch_all(f"{_SELECT} ORDER BY a.article_id DESC LIMIT ?", (limit,))
         return [_article(r) for r in rows]

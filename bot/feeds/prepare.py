@@ -3,6 +3,7 @@ so the poller runs it in a worker thread; `check-feeds` uses the same path."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -12,11 +13,17 @@ from bot.topics.matcher import Matcher, PhraseIndex
 from storage.articles import Candidate
 
 
-def classify(item: Item, matcher: Matcher, keywords: PhraseIndex[str] | None) -> Candidate:
-    """Topics and reader keywords of one item; freshness is left to the caller."""
+def classify(
+    item: Item,
+    matcher: Matcher,
+    keywords: PhraseIndex[str] | None,
+    key: str | None = None,
+) -> Candidate:
+    """Topics and reader keywords of one item; freshness is left to the caller. `key` is
+    the item's `item_key` when the caller has it already."""
     fields = matcher.article_tokens(item.title, item.summary, item.categories)
     return Candidate(
-        item_key=item_key(item),
+        item_key=key or item_key(item),
         link=item.link,
         canonical_link=canonical_link(item.link) if item.link else None,
         title=item.title,
@@ -49,4 +56,31 @@ def prepare_candidates(
     return [
         replace(classify(item, matcher, keywords), fresh=is_fresh(item, now, max_age))
         for item in parsed.items
+    ]
+
+
+KeyedItem = tuple[str, Item]
+
+
+def parse_items(
+    body: bytes, *, content_type: str | None, encoding: str | None, base_url: str | None
+) -> list[KeyedItem]:
+    """The feed's items with their identities (SPEC 6.4), not yet classified: the poller
+    classifies only the items it has not stored before, so a changed feed of twenty
+    items with three new ones costs three classifications, not twenty."""
+    parsed = parse_feed(body, content_type=content_type, encoding=encoding, base_url=base_url)
+    return [(item_key(item), item) for item in parsed.items]
+
+
+def classify_items(
+    items: Sequence[KeyedItem],
+    *,
+    matcher: Matcher,
+    keywords: PhraseIndex[str] | None,
+    now: datetime,
+    max_age: timedelta,
+) -> list[Candidate]:
+    return [
+        replace(classify(item, matcher, keywords, key), fresh=is_fresh(item, now, max_age))
+        for key, item in items
     ]

@@ -190,9 +190,10 @@ async def test_every_feed_fault_in_one_poll_and_healthy_feeds_still_deliver(
     assert failing == {path.strip("/") for path in HOSTILE} - {"bad-utf8.xml"}, failures
     for path in (*GOOD, BAD_UTF8):
         assert errors[path.strip("/")] is None, errors
-    # The 20 MB body was cut off near the cap, the loop was not followed forever, and no
-    # entity was expanded into the database.
-    assert feed_server.bytes_sent(HUGE) < 10 * 1024 * 1024
+    # The 20 MB body was cut off near the cap (the server counts what it wrote: past the
+    # 5 MB read, loopback socket buffers take several MB more on a loaded machine), the
+    # loop was not followed forever, and no entity was expanded into the database.
+    assert feed_server.bytes_sent(HUGE) < 16 * 1024 * 1024
     assert feed_server.hits(LOOP_A) + feed_server.hits(LOOP_B) <= 2 * 2 + 6
     assert query(bot, "SELECT count(*) FROM articles WHERE title LIKE '%lol%'") == [(0,)]
     log = bot.log_text()

@@ -1,11 +1,13 @@
 """Feed parsing (SPEC 6.2) on the sample feeds in tests/data/feeds and generated breakage."""
 
 import codecs
+import io
 import time
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from bot.feeds.identity import item_key
@@ -403,3 +405,89 @@ def test_cut_summary_cuts_at_a_word_boundary():
 def test_cut_summary_with_a_custom_limit_and_an_endless_word():
     assert cut_summary("один два три четыре", limit=10) == "один два…"
     assert cut_summary("а" * 500, limit=20) == "а" * 19 + "…"
+
+
+
+# Relative ids and links, xml:base, odd schemes and slashes: what a base URL touches.
+_RELATIVE_RSS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel>
+<title>Relative</title><link>/</link>
+<item><title>One</title><guid>12345</guid><link>/news/1.html</link></item>
+<item><title>Two</title><guid>news/2.html</guid></item>
+<item><title>Three</title><link>https:///example.org//news/3</link></item>
+<item><title>Four</title><link>javascript:alert(1)</link><guid>  spaced  </guid></item>
+<item><title>Five</title><guid>https://www.example.org/a/../b/5</guid></item>
+</channel></rss>"""
+
+_XML_BASE_RSS = _RELATIVE_RSS.replace(
+    b"</channel>",
+    b'<item xml:base="../sub/"><title>Six</title><guid>six</guid><link>6.html</link></item>'
+    b'<item xml:base="https://other.example/x/"><title>Seven</title><guid>7</guid></item>'
+    b"</channel>",
+)
+
+_PERMALINK_RSS = _RELATIVE_RSS.replace(
+    b"<guid>12345</guid>", b'<guid isPermaLink="false">12345</guid>'
+).replace(b"<guid>news/2.html</guid>", b'<guid isPermaLink="true">news/2.html</guid>')
+
+_NOT_PERMALINK_RSS = _RELATIVE_RSS.replace(b"<guid>", b"<guid isPermaLink='false'>")
+_CAPITAL_TRUE_RSS = _RELATIVE_RSS.replace(b"<guid>", b'<guid isPermaLink="True">')
+
+_RELATIVE_ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://cdn.example.net/a/">
+<title>Atom relative</title>
+<entry><id>tag:x,2026:1</id><title>A</title><link href="one"/></entry>
+<entry><id>two</id><title>B</title><link rel="alternate" href="/two"/></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _RELATIVE_RSS,
+        _XML_BASE_RSS,
+        _PERMALINK_RSS,
+        _NOT_PERMALINK_RSS,
+        _CAPITAL_TRUE_RSS,
+        _RELATIVE_ATOM,
+        *(path.read_bytes() for path in sorted(FEEDS.glob("*.xml")) if "malform" not in path.name),
+    ],
+)
+@pytest.mark.parametrize("base", ["https://www.example.org/rss/feed.xml", "http://h.example"])
+def test_item_identity_is_what_feedparser_gives_with_the_base_url(body, base):
+    """Regression guard for the parse speed-up (feedparser joins its base URL at every
+    element, so ids and links are now resolved by us when that is exact): guid and link
+    identify stored items (SPEC 6.4) and must come out as feedparser resolved them, or
+    every stored item would look new after an upgrade."""
+    reference = feedparser.parse(
+        io.BytesIO(body),
+        response_headers={"content-location": base},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    expected = []
+    for entry in reference.entries:
+        guid = (entry.get("id") or "").strip() or None
+        link = (entry.get("link") or "").strip() or None
+        if link is not None and not link.lower().startswith(("http://", "https://")):
+            link = None
+        expected.append((guid, link))
+    parsed = parse_feed(body, base_url=base)
+    assert [(item.guid, item.link) for item in parsed.items] == expected
+
+
+def test_feedparser_gets_no_base_url_when_joining_it_here_is_exact(monkeypatch):
+    """The fast path is taken for a plain feed, and not where the document itself
+    decides how ids are joined."""
+    bases: list[str | None] = []
+    real = feedparser.parse
+
+    def spy(*args, **kwargs):
+        bases.append(kwargs["response_headers"].get("content-location"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(feedparser, "parse", spy)
+    base = "https://www.example.org/rss/feed.xml"
+    for body in (_RELATIVE_RSS, _NOT_PERMALINK_RSS, _XML_BASE_RSS, _PERMALINK_RSS):
+        parse_feed(body, base_url=base)
+    assert bases == [None, None, base, base]

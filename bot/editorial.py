@@ -312,10 +312,13 @@ class EditorialService:
         shared window, then for the shared pace, so a correction to 10,000 readers runs
         at the allowed rate across Telegram's round trip, never beside it."""
         tally = _Tally() if tally is None else tally
-        async with asyncio.TaskGroup() as group:
-            for copy in copies:
-                await self._window.acquire(copy.chat_id)
-                group.create_task(self._one_copy(copy, act, done, tally))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for copy in copies:
+                    await self._window.acquire(copy.chat_id)
+                    group.create_task(self._one_copy(copy, act, done, tally))
+        except ExceptionGroup as failed:  # storage failed under one copy: the rest stop
+            raise failed.exceptions[0] from None
         return tally
 
     async def _one_copy(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -402,3 +403,20 @@ async def test_opml_download_without_a_size_stops_at_one_megabyte():
 def test_superscript_digits_are_not_item_ids():
     assert _item_and_text("²") == (None, "")
     assert _item_and_text("№12 Текст") == (12, "Текст")
+
+
+async def test_a_storage_error_under_one_copy_is_raised_as_itself(db, monkeypatch):
+    """Copies are deleted side by side; a database failure while recording one of them
+    reaches the handler's error path as the database error, not as a task group."""
+    bot = CopiesBot()
+    editorial = copies_service(db, bot)
+    rows = await sent_item(db, editorial, 900, 1001)
+    for number, outbox_id in enumerate(rows.values(), start=1):
+        await deliver(db, outbox_id, number)
+
+    async def disk_full(self: BreakingRepository, outbox_id: int) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(BreakingRepository, "copy_deleted", disk_full)
+    with pytest.raises(sqlite3.OperationalError):
+        await editorial.recall(1)

@@ -108,6 +108,9 @@ async def test_updates_sent_while_the_bot_is_down_arrive_after_restart(
 
     mark = tg.mark()
     await bot.start(wait_ready=False)
+    # Start-up first (imports alone take seconds on a loaded 2-core CI machine), then the
+    # queued update must be answered promptly.
+    await tg.wait_for("setWebhook", after=mark, timeout=30)
     await tg.wait_for("sendMessage", lambda c: c.params.get("chat_id") == ann.user_id, after=mark)
     await tg.wait_updates_consumed()
     assert any(uid == ann_update and status == 200 for uid, status in tg.webhook_deliveries)

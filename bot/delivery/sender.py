@@ -237,7 +237,6 @@ class Sender:
         self._moved: dict[int, int] = {}  # migrated group -> supergroup
         self._seq = itertools.count()
         self._more = True  # the last claim was full: more rows may be due
-        self._probing = False  # after a network error or 5xx: one request at a time
         self._last_claim = -math.inf
 
     # ------------------------------------------------------------------ public
@@ -307,7 +306,7 @@ class Sender:
         now = self._clock()
         if ready_at > now:
             await self._nap(ready_at - now)
-        elif self._window.in_flight >= (1 if self._probing else self._window.size):
+        elif self._window.in_flight >= self._window.size:
             await self._nap(None)
         else:
             await self._dispatch(self._pop(), now, stop)
@@ -474,7 +473,6 @@ class Sender:
                 return self._fail(row, chat_id, "other", error)
             else:
                 self.stats.sent += 1
-                self._probing = False  # Telegram answers again: the full window
                 self.stats.send_seconds += max(0.0, self._clock() - started)
                 return Sent(row.outbox_id, message_id, self._wall())
             # Retrying the same row: it waits for its turn like any other send.
@@ -601,7 +599,7 @@ class Sender:
         # and then probe with one request at a time until one succeeds: a full window
         # after every pause would spend eight attempts on each look at a dead Telegram.
         self._pacer.pause_until(self._clock() + delay)
-        self._probing = True
+        self._window.probe()
         self.stats.retried += 1
         log.warning(
             "outbox row %d (chat %d): %s; retry %d in %.0f s",

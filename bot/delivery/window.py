@@ -50,6 +50,7 @@ class SendWindow:
         self._ceiling = ceiling
         self._smoothed = initial_round_trip
         self._deviation = initial_round_trip / 2
+        self._probing = False
         self._chats: set[int] = set()
         self._listeners: list[Callable[[], None]] = []
         self._freed = asyncio.Event()
@@ -58,6 +59,8 @@ class SendWindow:
 
     @property
     def size(self) -> int:
+        if self._probing:
+            return 1
         if self._fixed is not None:
             return self._fixed
         if self._rate is None:
@@ -70,8 +73,15 @@ class SendWindow:
         """The round trip the window is planned for: estimate plus twice the deviation."""
         return self._smoothed + 2 * self._deviation
 
+    def probe(self) -> None:
+        """Telegram failed (5xx, network): one request at a time until one succeeds, so
+        each look at a dead Telegram costs one attempt, not a full window."""
+        self._probing = True
+
     def observe(self, seconds: float) -> None:
-        """One answered request took `seconds` from leaving to its answer."""
+        """One request succeeded, `seconds` from leaving to its answer: the round trip
+        estimate learns, and a probe that got through opens the full window again."""
+        self._probing = False
         seconds = max(0.0, seconds)
         error = seconds - self._smoothed
         self._smoothed += _GAIN * error

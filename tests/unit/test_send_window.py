@@ -79,3 +79,17 @@ async def test_acquire_waits_for_a_place_and_for_the_chat():
     window.finish(7)
     await asyncio.wait_for(waiting, 1)
     assert window.busy(8) and window.in_flight == 1
+
+
+def test_after_a_failure_one_probe_at_a_time_until_a_success():
+    """A 5xx or network error (seen by the sender) narrows the window for everyone who
+    shares it, the editors' edits too; the first success opens it again."""
+    window = settled(25, 0.150)
+    assert window.size == 5
+    window.probe()
+    assert window.size == 1
+    window.start(1)
+    assert not window.can_start(2)  # the probe is the only request in flight
+    window.finish(1)
+    window.observe(0.150)
+    assert window.size == 5

@@ -8,11 +8,13 @@ Normalizer, so "/subscribe Куба" matches exactly what the topic keyword "К�
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from bot.topics.normalize import Normalizer, PhraseWord, Token
-from bot.topics.taxonomy import Taxonomy
+from bot.topics.taxonomy import Rule, Taxonomy
 
 K = TypeVar("K", bound=Hashable)
 
@@ -102,60 +104,91 @@ class PhraseIndex(Generic[K]):
                         yield key, i, end
 
 
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+(?=[«\"„(\[]?[A-ZА-ЯЁ0-9])")
+
+# Keys of the one phrase index a Matcher searches: a topic's keyword, a topic's
+# exclusion, a gazetteer.
+_KEYWORD, _EXCLUDE, _GAZETTEER = 0, 1, 2
+_Key = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a topic was assigned: the words of the article that did it, and the rule or
+    gazetteer that turned them into the topic (None for a keyword of the topic)."""
+
+    topic: str
+    words: tuple[str, ...]
+    rule: str | None = None
+    gazetteer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """A topic the article nearly got: the words that pointed to it and what cancelled
+    them (an exclusion phrase of the topic, or a veto rule)."""
+
+    topic: str
+    words: str
+    by: str
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    topics: frozenset[str]
+    reasons: tuple[Reason, ...]
+    exclusions: tuple[Exclusion, ...]
+
+
 class Matcher:
     """Assigns topic ids to an article. Built once per taxonomy.
 
     A topic's exclusion phrase cancels the topic's keyword matches that lie inside it, so
     "пресс-конференция" is not the event keyword "конференция", while an article with a
     press conference and also a forum still gets the events topic.
+
+    All phrases (keywords, exclusions, gazetteers) live in one index, so an article is
+    scanned once whatever the number of rules. Texts are split into sentences: a phrase
+    never spans two, and a rule of scope "sentence" needs its groups in one of them.
     """
 
-    def __init__(
-        self,
-        normalizer: Normalizer,
-        keywords: PhraseIndex[str],
-        exclude: PhraseIndex[str],
-    ) -> None:
+    def __init__(self, normalizer: Normalizer, index: PhraseIndex[_Key], taxonomy: Taxonomy):
         self.normalizer = normalizer
-        self._keywords = keywords
-        self._exclude = exclude
+        self._index = index
+        self._gazetteer_topics = {g.name: g.topics for g in taxonomy.gazetteers if g.topics}
+        self._sentence_rules = tuple(r for r in taxonomy.rules if r.scope == "sentence")
+        self._article_rules = tuple(r for r in taxonomy.rules if r.scope == "article")
 
     @classmethod
     def from_taxonomy(cls, taxonomy: Taxonomy, normalizer: Normalizer) -> Matcher:
         """Index every topic's phrases in all languages: an article's language is not
         known reliably, and Russian and English phrases cannot collide anyway."""
-        keywords: PhraseIndex[str] = PhraseIndex(normalizer)
-        exclude: PhraseIndex[str] = PhraseIndex(normalizer)
+        index: PhraseIndex[_Key] = PhraseIndex(normalizer)
         for topic in taxonomy.topics:
             for phrases in topic.keywords.values():
                 for phrase in phrases:
-                    keywords.add(topic.id, phrase)
+                    index.add((_KEYWORD, topic.id), phrase)
             for phrases in topic.exclude.values():
                 for phrase in phrases:
-                    exclude.add(topic.id, phrase)
-        return cls(normalizer, keywords, exclude)
+                    index.add((_EXCLUDE, topic.id), phrase)
+        for gazetteer in taxonomy.gazetteers:
+            for phrase in gazetteer.phrases:
+                index.add((_GAZETTEER, gazetteer.name), phrase)
+        return cls(normalizer, index, taxonomy)
 
     def article_tokens(
         self, title: str, summary: str, categories: Iterable[str] = ()
     ) -> list[list[Token]]:
-        """The article's fields, tokenised once; reuse them for reader keywords."""
+        """The article's sentences, tokenised once; reuse them for reader keywords."""
         tokens = self.normalizer.tokens
-        return [tokens(title), tokens(summary), *(tokens(c) for c in categories)]
+        out = [tokens(s) for text in (title, summary) for s in _SENTENCE_END_RE.split(text)]
+        out.extend(tokens(c) for c in categories)
+        return out
 
     def match_tokens(self, fields: Iterable[Sequence[Token]]) -> frozenset[str]:
         """Topic ids found in already tokenised fields."""
-        found: set[str] = set()
-        exclude = self._exclude
-        for tokens in fields:
-            excluded: dict[str, list[Span]] | None = None
-            for topic, start, end in self._keywords.occurrences(tokens, found):
-                if topic in exclude:
-                    if excluded is None:
-                        excluded = _spans_by_key(exclude.spans(tokens))
-                    if any(s <= start and end <= e for s, e in excluded.get(topic, ())):
-                        continue
-                found.add(topic)
-        return frozenset(found)
+        return self.judge(fields).topics
 
     def match_topics(
         self, title: str, summary: str, categories: Iterable[str] = ()
@@ -163,9 +196,81 @@ class Matcher:
         """Topic ids of an article (SPEC 5.2)."""
         return self.match_tokens(self.article_tokens(title, summary, categories))
 
+    def explain(self, title: str, summary: str, categories: Iterable[str] = ()) -> Judgement:
+        """The topics with what assigned each, and what was cancelled (SPEC 5.4)."""
+        return self.judge(self.article_tokens(title, summary, categories), explain=True)
 
-def _spans_by_key(spans: Iterable[tuple[K, int, int]]) -> dict[K, list[Span]]:
-    out: dict[K, list[Span]] = {}
-    for key, start, end in spans:
-        out.setdefault(key, []).append((start, end))
-    return out
+    def judge(self, fields: Iterable[Sequence[Token]], *, explain: bool = False) -> Judgement:
+        """Without `explain`, each topic keeps only its first reason and nothing cancelled
+        is recorded: the poller's path stays one scan and a few set operations."""
+        assigned: dict[str, Reason] = {}
+        exclusions: list[Exclusion] = []
+        vetoes: list[tuple[str, str, str]] = []
+        seen_groups: dict[str, tuple[str, ...]] = {}
+        found_keywords: set[_Key] = set()
+        for tokens in fields:
+            hits: list[tuple[str, int, int]] = []
+            spans: dict[str, list[Span]] = {}
+            groups: dict[str, tuple[int, int]] = {}
+            for (kind, name), start, end in self._index.occurrences(tokens, found_keywords):
+                if kind == _KEYWORD:
+                    hits.append((name, start, end))
+                elif kind == _EXCLUDE:
+                    spans.setdefault(name, []).append((start, end))
+                elif name not in groups:
+                    groups[name] = (start, end)
+            for topic, start, end in hits:
+                if topic in assigned:
+                    continue
+                cover = next(
+                    ((s, e) for s, e in spans.get(topic, ()) if s <= start and end <= e), None
+                )
+                if cover is None:
+                    assigned[topic] = Reason(topic, (_words(tokens, start, end),))
+                    found_keywords.add((_KEYWORD, topic))
+                elif explain:
+                    exclusions.append(
+                        Exclusion(topic, _words(tokens, start, end), _words(tokens, *cover))
+                    )
+            for name, (start, end) in groups.items():
+                if name not in seen_groups:
+                    seen_groups[name] = (_words(tokens, start, end),)
+                for topic in self._gazetteer_topics.get(name, ()):
+                    if topic not in assigned:
+                        assigned[topic] = Reason(
+                            topic, (_words(tokens, start, end),), gazetteer=name
+                        )
+            if groups:
+                words = {n: (_words(tokens, s, e),) for n, (s, e) in groups.items()}
+                self._apply(self._sentence_rules, words, assigned, vetoes)
+        self._apply(self._article_rules, seen_groups, assigned, vetoes)
+        # Applied once every rule has fired, so a veto wins whatever the rules' order.
+        for topic, by, rule_id in vetoes:
+            reason = assigned.pop(topic, None)
+            if reason is not None and explain:
+                exclusions.append(Exclusion(topic, " + ".join(reason.words), by, rule_id))
+        return Judgement(frozenset(assigned), tuple(assigned.values()), tuple(exclusions))
+
+    @staticmethod
+    def _apply(
+        rules: Sequence[Rule],
+        groups: dict[str, tuple[str, ...]],
+        assigned: dict[str, Reason],
+        vetoes: list[tuple[str, str, str]],
+    ) -> None:
+        for rule in rules:
+            words: list[str] = []
+            for group in rule.groups:
+                hit = next((groups[name] for name in group if name in groups), None)
+                if hit is None:
+                    break
+                words.extend(hit)
+            else:
+                for topic in rule.topics:
+                    if topic not in assigned:
+                        assigned[topic] = Reason(topic, tuple(words), rule=rule.id)
+                vetoes.extend((topic, " + ".join(words), rule.id) for topic in rule.veto)
+
+
+def _words(tokens: Sequence[Token], start: int, end: int) -> str:
+    return " ".join(t.text for t in tokens[start:end])

@@ -3,6 +3,16 @@
 The file is data, not code, so that editors can tune keyword lists without a release; a
 mistake in it must stop the bot with a message naming the file and the topic rather than
 silently dropping a topic that readers are subscribed to.
+
+Besides each topic's keywords and exclusions, the file holds knowledge that one keyword
+cannot carry (issue 12):
+
+* gazetteers: named lists of phrases (countries, foreign carmakers, supply verbs), which
+  may include other gazetteers ("@name") and may assign topics by themselves (a list of
+  chemical makers assigns `chemicals`);
+* rules: "every group of `all` occurs in one sentence (or anywhere in the article)" then
+  assign `topics`, or `veto` them. A rule names a kind of thing ("a foreign country with a
+  supply verb is trade", "a road accident is not machinery"), never one headline.
 """
 
 from __future__ import annotations
@@ -43,8 +53,35 @@ def _fold(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Gazetteer:
+    """A named list of phrases, includes expanded; `topics` are assigned on any match."""
+
+    name: str
+    phrases: tuple[str, ...]
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Fires when each group (a tuple of gazetteer names) has a match: in one sentence,
+    or anywhere in the article with scope "article". Then assigns `topics` and cancels
+    `veto`, whatever assigned them."""
+
+    id: str
+    groups: tuple[tuple[str, ...], ...]
+    topics: tuple[str, ...] = ()
+    veto: tuple[str, ...] = ()
+    scope: str = "sentence"
+
+
+RULE_SCOPES = ("sentence", "article")
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     topics: tuple[Topic, ...]
+    gazetteers: tuple[Gazetteer, ...] = ()
+    rules: tuple[Rule, ...] = ()
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -125,6 +162,10 @@ def load_taxonomy(path: Path) -> Taxonomy:
         raise TaxonomyError(f"{path}: cannot read taxonomy: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise TaxonomyError(f"{path}: invalid TOML: {exc}") from exc
+    return _taxonomy(data, path)
+
+
+def _taxonomy(data: dict[str, Any], path: Path) -> Taxonomy:
     raw_topics = data.get("topics")
     if not isinstance(raw_topics, list) or not raw_topics:
         raise TaxonomyError(f"{path}: no [[topics]] entries")
@@ -136,4 +177,109 @@ def load_taxonomy(path: Path) -> Taxonomy:
             raise TaxonomyError(f"{path}: topic #{n}: duplicate id {topic.id!r}")
         seen.add(topic.id)
         topics.append(topic)
-    return Taxonomy(topics=tuple(topics))
+    gazetteers = _gazetteers(data.get("gazetteers", {}), path, seen)
+    rules: list[Rule] = []
+    rule_ids: set[str] = set()
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise TaxonomyError(f"{path}: rules must be a list of [[rules]] tables")
+    for n, raw in enumerate(raw_rules, start=1):
+        rule, inline = _rule(raw, f"{path}: rule #{n}", gazetteers, seen)
+        if rule.id in rule_ids:
+            raise TaxonomyError(f"{path}: rule #{n}: duplicate id {rule.id!r}")
+        rule_ids.add(rule.id)
+        rules.append(rule)
+        gazetteers.update(inline)
+    return Taxonomy(topics=tuple(topics), gazetteers=tuple(gazetteers.values()), rules=tuple(rules))
+
+
+def _strings(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(p, str) and p.strip() for p in raw):
+        raise TaxonomyError(f"{where} must be a list of non-empty strings")
+    return tuple(p.strip() for p in raw)
+
+
+def _topic_ids(raw: Any, where: str, known: set[str]) -> tuple[str, ...]:
+    ids = _strings(raw, where) if raw is not None else ()
+    for topic_id in ids:
+        if topic_id not in known:
+            raise TaxonomyError(f"{where}: unknown topic {topic_id!r}")
+    return ids
+
+
+def _gazetteers(raw: Any, path: Path, topic_ids: set[str]) -> dict[str, Gazetteer]:
+    """Gazetteers with "@name" includes expanded; an unknown or circular include is an
+    error, since a silently empty list would quietly stop a rule from ever firing."""
+    if not isinstance(raw, dict):
+        raise TaxonomyError(f"{path}: [gazetteers] must be a table of named lists")
+    declared: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    for name, body in raw.items():
+        where = f"{path}: gazetteer {name!r}"
+        if not _ID_RE.fullmatch(name):
+            raise TaxonomyError(f"{where}: names are 1-32 of a-z and _")
+        if not isinstance(body, dict):
+            raise TaxonomyError(f"{where} must be a table with phrases = [...]")
+        phrases = _strings(body.get("phrases"), f"{where}: phrases")
+        declared[name] = (phrases, _topic_ids(body.get("topics"), f"{where}: topics", topic_ids))
+
+    expanded: dict[str, tuple[str, ...]] = {}
+
+    def expand(name: str, trail: tuple[str, ...]) -> tuple[str, ...]:
+        if name in expanded:
+            return expanded[name]
+        if name in trail:
+            raise TaxonomyError(f"{path}: gazetteer {name!r} includes itself via {trail}")
+        out: list[str] = []
+        for phrase in declared[name][0]:
+            if phrase.startswith("@"):
+                ref = phrase[1:]
+                if ref not in declared:
+                    raise TaxonomyError(f"{path}: gazetteer {name!r}: unknown {phrase!r}")
+                out.extend(expand(ref, (*trail, name)))
+            else:
+                out.append(phrase)
+        expanded[name] = tuple(dict.fromkeys(out))
+        return expanded[name]
+
+    return {
+        name: Gazetteer(name=name, phrases=expand(name, ()), topics=topics)
+        for name, (_, topics) in declared.items()
+    }
+
+
+def _rule(
+    raw: Any, where: str, gazetteers: dict[str, Gazetteer], topic_ids: set[str]
+) -> tuple[Rule, dict[str, Gazetteer]]:
+    """A rule, and the gazetteers made of the phrases it lists inline."""
+    if not isinstance(raw, dict):
+        raise TaxonomyError(f"{where}: each [[rules]] entry must be a table")
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z0-9_-]{1,48}", rule_id):
+        raise TaxonomyError(f"{where}: id {rule_id!r} must be 1-48 of a-z, 0-9, - and _")
+    where = f"{where} (id {rule_id!r})"
+    raw_groups = raw.get("all")
+    if not isinstance(raw_groups, list) or not raw_groups:
+        raise TaxonomyError(f"{where}: all = [...] needs at least one group")
+    inline: dict[str, Gazetteer] = {}
+    groups: list[tuple[str, ...]] = []
+    for n, group in enumerate(raw_groups, start=1):
+        items = _strings(group if isinstance(group, list) else [group], f"{where}: all #{n}")
+        names = [i[1:] for i in items if i.startswith("@")]
+        for name in names:
+            if name not in gazetteers:
+                raise TaxonomyError(f"{where}: unknown gazetteer @{name}")
+        phrases = tuple(i for i in items if not i.startswith("@"))
+        if phrases:
+            name = f"{rule_id}#{n}"
+            inline[name] = Gazetteer(name=name, phrases=phrases)
+            names.append(name)
+        groups.append(tuple(names))
+    topics = _topic_ids(raw.get("topics"), f"{where}: topics", topic_ids)
+    veto = _topic_ids(raw.get("veto"), f"{where}: veto", topic_ids)
+    if not topics and not veto:
+        raise TaxonomyError(f"{where}: a rule needs topics = [...] or veto = [...]")
+    scope = raw.get("scope", "sentence")
+    if scope not in RULE_SCOPES:
+        raise TaxonomyError(f"{where}: scope must be one of {', '.join(RULE_SCOPES)}")
+    rule = Rule(id=rule_id, groups=tuple(groups), topics=topics, veto=veto, scope=scope)
+    return rule, inline

@@ -259,6 +259,8 @@ class Matcher:
         vetoes: list[tuple[str, str, str]],
     ) -> None:
         for rule in rules:
+            if any(name in groups for name in rule.unless):
+                continue
             words: list[str] = []
             for group in rule.groups:
                 hit = next((groups[name] for name in group if name in groups), None)

@@ -64,14 +64,15 @@ class Gazetteer:
 @dataclass(frozen=True)
 class Rule:
     """Fires when each group (a tuple of gazetteer names) has a match: in one sentence,
-    or anywhere in the article with scope "article". Then assigns `topics` and cancels
-    `veto`, whatever assigned them."""
+    or anywhere in the article with scope "article", and no gazetteer of `unless` does.
+    Then assigns `topics` and cancels `veto`, whatever assigned them."""
 
     id: str
     groups: tuple[tuple[str, ...], ...]
     topics: tuple[str, ...] = ()
     veto: tuple[str, ...] = ()
     scope: str = "sentence"
+    unless: tuple[str, ...] = ()
 
 
 RULE_SCOPES = ("sentence", "article")
@@ -261,19 +262,22 @@ def _rule(
     if not isinstance(raw_groups, list) or not raw_groups:
         raise TaxonomyError(f"{where}: all = [...] needs at least one group")
     inline: dict[str, Gazetteer] = {}
-    groups: list[tuple[str, ...]] = []
-    for n, group in enumerate(raw_groups, start=1):
-        items = _strings(group if isinstance(group, list) else [group], f"{where}: all #{n}")
+
+    def group(raw_group: Any, label: str) -> tuple[str, ...]:
+        items = _strings(raw_group if isinstance(raw_group, list) else [raw_group], label)
         names = [i[1:] for i in items if i.startswith("@")]
         for name in names:
             if name not in gazetteers:
                 raise TaxonomyError(f"{where}: unknown gazetteer @{name}")
         phrases = tuple(i for i in items if not i.startswith("@"))
         if phrases:
-            name = f"{rule_id}#{n}"
+            name = f"{rule_id}#{len(inline) + 1}"
             inline[name] = Gazetteer(name=name, phrases=phrases)
             names.append(name)
-        groups.append(tuple(names))
+        return tuple(names)
+
+    groups = [group(g, f"{where}: all #{n}") for n, g in enumerate(raw_groups, start=1)]
+    unless = group(raw["unless"], f"{where}: unless") if "unless" in raw else ()
     topics = _topic_ids(raw.get("topics"), f"{where}: topics", topic_ids)
     veto = _topic_ids(raw.get("veto"), f"{where}: veto", topic_ids)
     if not topics and not veto:
@@ -281,5 +285,7 @@ def _rule(
     scope = raw.get("scope", "sentence")
     if scope not in RULE_SCOPES:
         raise TaxonomyError(f"{where}: scope must be one of {', '.join(RULE_SCOPES)}")
-    rule = Rule(id=rule_id, groups=tuple(groups), topics=topics, veto=veto, scope=scope)
+    rule = Rule(
+        id=rule_id, groups=tuple(groups), topics=topics, veto=veto, scope=scope, unless=unless
+    )
     return rule, inline

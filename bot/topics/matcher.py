@@ -9,7 +9,7 @@ Normalizer, so "/subscribe Куба" matches exactly what the topic keyword "К�
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -157,8 +157,12 @@ class Matcher:
         self.normalizer = normalizer
         self._index = index
         self._gazetteer_topics = {g.name: g.topics for g in taxonomy.gazetteers if g.topics}
-        self._sentence_rules = tuple(r for r in taxonomy.rules if r.scope == "sentence")
-        self._article_rules = tuple(r for r in taxonomy.rules if r.scope == "article")
+        self._sentence_rules = _rules_by_first_group(
+            r for r in taxonomy.rules if r.scope == "sentence"
+        )
+        self._article_rules = _rules_by_first_group(
+            r for r in taxonomy.rules if r.scope == "article"
+        )
 
     @classmethod
     def from_taxonomy(cls, taxonomy: Taxonomy, normalizer: Normalizer) -> Matcher:
@@ -202,23 +206,24 @@ class Matcher:
 
     def judge(self, fields: Iterable[Sequence[Token]], *, explain: bool = False) -> Judgement:
         """Without `explain`, each topic keeps only its first reason and nothing cancelled
-        is recorded: the poller's path stays one scan and a few set operations."""
+        is recorded: the poller's path stays one scan and a few dictionary look-ups."""
         assigned: dict[str, Reason] = {}
         exclusions: list[Exclusion] = []
-        vetoes: list[tuple[str, str, str]] = []
-        seen_groups: dict[str, tuple[str, ...]] = {}
+        vetoes: list[tuple[str, _Hits, str]] = []
+        seen_groups: dict[str, _Hit] = {}
         found_keywords: set[_Key] = set()
+        gazetteer_topics = self._gazetteer_topics
         for tokens in fields:
             hits: list[tuple[str, int, int]] = []
             spans: dict[str, list[Span]] = {}
-            groups: dict[str, tuple[int, int]] = {}
+            groups: dict[str, _Hit] = {}
             for (kind, name), start, end in self._index.occurrences(tokens, found_keywords):
                 if kind == _KEYWORD:
                     hits.append((name, start, end))
                 elif kind == _EXCLUDE:
                     spans.setdefault(name, []).append((start, end))
                 elif name not in groups:
-                    groups[name] = (start, end)
+                    groups[name] = (tokens, start, end)
             for topic, start, end in hits:
                 if topic in assigned:
                     continue
@@ -232,46 +237,75 @@ class Matcher:
                     exclusions.append(
                         Exclusion(topic, _words(tokens, start, end), _words(tokens, *cover))
                     )
-            for name, (start, end) in groups.items():
-                if name not in seen_groups:
-                    seen_groups[name] = (_words(tokens, start, end),)
-                for topic in self._gazetteer_topics.get(name, ()):
+            if not groups:
+                continue
+            for name, hit in groups.items():
+                seen_groups.setdefault(name, hit)
+                for topic in gazetteer_topics.get(name, ()):
                     if topic not in assigned:
-                        assigned[topic] = Reason(
-                            topic, (_words(tokens, start, end),), gazetteer=name
-                        )
-            if groups:
-                words = {n: (_words(tokens, s, e),) for n, (s, e) in groups.items()}
-                self._apply(self._sentence_rules, words, assigned, vetoes)
-        self._apply(self._article_rules, seen_groups, assigned, vetoes)
+                        assigned[topic] = Reason(topic, (_words(*hit),), gazetteer=name)
+            self._apply(self._sentence_rules, groups, assigned, vetoes)
+        if seen_groups:
+            self._apply(self._article_rules, seen_groups, assigned, vetoes)
         # Applied once every rule has fired, so a veto wins whatever the rules' order.
         for topic, by, rule_id in vetoes:
             reason = assigned.pop(topic, None)
             if reason is not None and explain:
-                exclusions.append(Exclusion(topic, " + ".join(reason.words), by, rule_id))
+                words = " + ".join(reason.words)
+                exclusions.append(Exclusion(topic, words, _join(by), rule_id))
         return Judgement(frozenset(assigned), tuple(assigned.values()), tuple(exclusions))
 
     @staticmethod
     def _apply(
-        rules: Sequence[Rule],
-        groups: dict[str, tuple[str, ...]],
+        rules: Mapping[str, Sequence[tuple[int, Rule]]],
+        groups: dict[str, _Hit],
         assigned: dict[str, Reason],
-        vetoes: list[tuple[str, str, str]],
+        vetoes: list[tuple[str, _Hits, str]],
     ) -> None:
-        for rule in rules:
+        """Rules are indexed by the gazetteers of their first group, so a sentence costs
+        a look-up per gazetteer found rather than a pass over every rule."""
+        candidates: dict[int, Rule] = {}
+        for name in groups:
+            found_rules = rules.get(name)
+            if found_rules:
+                candidates.update(found_rules)
+        for _, rule in sorted(candidates.items()):
             if any(name in groups for name in rule.unless):
                 continue
-            words: list[str] = []
+            found: list[_Hit] = []
             for group in rule.groups:
                 hit = next((groups[name] for name in group if name in groups), None)
                 if hit is None:
                     break
-                words.extend(hit)
+                found.append(hit)
             else:
                 for topic in rule.topics:
                     if topic not in assigned:
-                        assigned[topic] = Reason(topic, tuple(words), rule=rule.id)
-                vetoes.extend((topic, " + ".join(words), rule.id) for topic in rule.veto)
+                        assigned[topic] = Reason(topic, _texts(found), rule=rule.id)
+                vetoes.extend((topic, tuple(found), rule.id) for topic in rule.veto)
+
+
+_Hit = tuple[Sequence[Token], int, int]
+_Hits = tuple[_Hit, ...]
+
+
+def _texts(hits: Iterable[_Hit]) -> tuple[str, ...]:
+    return tuple(_words(*hit) for hit in hits)
+
+
+def _join(hits: Iterable[_Hit]) -> str:
+    return " + ".join(_texts(hits))
+
+
+def _rules_by_first_group(rules: Iterable[Rule]) -> dict[str, tuple[tuple[int, Rule], ...]]:
+    """Each rule under the gazetteers of its first group, with its place in the file:
+    rules fire in file order, so the first reason shown for a topic does not depend on
+    the order gazetteers were found in."""
+    out: dict[str, list[tuple[int, Rule]]] = {}
+    for n, rule in enumerate(rules):
+        for name in rule.groups[0]:
+            out.setdefault(name, []).append((n, rule))
+    return {name: tuple(found) for name, found in out.items()}
 
 
 def _words(tokens: Sequence[Token], start: int, end: int) -> str:

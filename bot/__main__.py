@@ -1,7 +1,9 @@
-"""`python -m bot` / `newsbot`: run the bot (default) or check the feeds (`check-feeds`).
+"""`python -m bot` / `newsbot`: run the bot (default), check the feeds (`check-feeds`) or
+measure the taxonomy on labelled articles (`eval-topics`).
 
-Exit codes: 0 stopped cleanly (check-feeds: every feed worked), 1 check-feeds: a feed
-failed, 2 bad settings.
+Exit codes: 0 stopped cleanly (check-feeds: every feed worked; eval-topics: every file
+meets the bar), 1 check-feeds: a feed failed; eval-topics: a file is below the bar,
+2 bad settings or an unreadable labelled file.
 """
 
 from __future__ import annotations
@@ -65,6 +67,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             'item, {"feed", "error"} per failed feed'
         ),
     )
+    evaluate = commands.add_parser(
+        "eval-topics",
+        help="measure TOPICS_FILE on labelled JSONL files (SPEC 5.3)",
+        description=(
+            "Classify every article of the labelled files with TOPICS_FILE and print recall "
+            "of must topics, the rate of must_not topics assigned, precision and recall per "
+            "topic, and every miss and false topic with the words or rule behind it. "
+            "Needs neither BOT_TOKEN nor the network."
+        ),
+        epilog=(
+            "exit codes:\n"
+            "  0  every file meets the bar\n"
+            "  1  at least one file is below the bar\n"
+            "  2  configuration error, or a labelled file that cannot be read"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    evaluate.add_argument(
+        "--min-recall", type=float, default=0.95, help="bar for recall (SPEC 5.3: 0.95)"
+    )
+    evaluate.add_argument(
+        "--max-false",
+        type=float,
+        default=0.02,
+        help="bar for the share of must_not topics assigned (SPEC 5.3: 0.02)",
+    )
     args = parser.parse_args(argv)
     if args.command is None:
         args.command = "run"
@@ -78,6 +107,8 @@ def run(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check-feeds":
             return _check_feeds(as_json=args.json)
+        if args.command == "eval-topics":
+            return _eval_topics(args.files, args.min_recall, args.max_false)
         settings = load_settings(os.environ)
         setup_logging(settings.log_level, (settings.bot_token,), settings.log_format)
         from bot.app import main  # after settings: a bad setting needs none of the heavy imports
@@ -112,6 +143,40 @@ def _check_feeds(*, as_json: bool) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, out.fileno())
         return 1
+
+
+def _eval_topics(files: list[Path], min_recall: float, max_false: float) -> int:
+    settings = load_settings(os.environ, require_token=False)
+    logging.getLogger("pymorphy3").setLevel(logging.WARNING)
+    from bot.topics.evaluate import LabelledFileError, evaluate, format_report, load_labelled, total
+    from bot.topics.matcher import Matcher
+    from bot.topics.normalize import Normalizer
+    from bot.topics.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        taxonomy = load_taxonomy(settings.topics_file)
+    except TaxonomyError as error:
+        raise ConfigError("TOPICS_FILE", str(error)) from None
+    try:
+        labelled = [(path, load_labelled(path, taxonomy.ids)) for path in files]
+    except LabelledFileError as error:
+        print(f"newsbot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    matcher = Matcher.from_taxonomy(taxonomy, Normalizer())
+    reports = [evaluate(str(path), matcher, articles) for path, articles in labelled]
+    out = sys.stdout
+    if isinstance(out, io.TextIOWrapper):
+        out.reconfigure(errors="replace")
+    print(f"taxonomy: {settings.topics_file}")
+    for report in reports:
+        print("\n".join(format_report(report, min_recall, max_false)))
+    if len(reports) > 1:
+        summary = total(reports)
+        print(
+            f"all files: recall {summary.recall:.3f} ({summary.found}/{summary.must}), "
+            f"false topics {summary.false_rate:.2%} ({summary.false}/{summary.must_not})"
+        )
+    return 0 if all(r.meets(min_recall, max_false) for r in reports) else 1
 
 
 if __name__ == "__main__":

@@ -1,44 +1,36 @@
-"""SPEC 5.3 quality bar of the shipped taxonomy on the labelled dev set (SPEC 9).
+"""SPEC 5.3 quality bar of the shipped taxonomy on every labelled file of tests/data, run
+through `python -m bot eval-topics` as a newsroom would run it.
 
-Run with `pytest -s` to see the figures; a failure carries them and the articles at fault.
+The bar here is tighter than the SPEC's 2% false topics (1.5%), so that news the taxonomy
+was not tuned on keeps a margin. Run with `pytest -s` to see the report; a failure carries
+it, with every miss and false topic and the words behind it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from bot.topics.matcher import Matcher
-from bot.topics.normalize import Normalizer
-from bot.topics.taxonomy import default_topics_path, load_taxonomy
+import pytest
 
-DEV_SET = Path(__file__).resolve().parent.parent / "data" / "topics-dev.jsonl"
-MIN_RECALL = 0.95
-MAX_FALSE_RATE = 0.02
+from bot.__main__ import run
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+LABELLED = sorted(DATA.glob("topics-*.jsonl"))
 
 
-def test_dev_set_recall_and_false_assignments() -> None:
-    matcher = Matcher.from_taxonomy(load_taxonomy(default_topics_path()), Normalizer())
-    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines()]
-    must = found = must_not = wrong = 0
-    faults: list[str] = []
-    for row in rows:
-        topics = matcher.match_topics(row["title"], row["summary"])
-        missed = [t for t in row["must"] if t not in topics]
-        assigned = [t for t in row["must_not"] if t in topics]
-        must += len(row["must"])
-        found += len(row["must"]) - len(missed)
-        must_not += len(row["must_not"])
-        wrong += len(assigned)
-        if missed or assigned:
-            faults.append(f"{row['id']} missed {missed} wrongly {assigned}: {row['title']}")
-    recall = found / must
-    false_rate = wrong / must_not
-    figures = (
-        f"recall {recall:.3f} ({found}/{must}), "
-        f"must_not assigned {false_rate:.2%} ({wrong}/{must_not}), {len(rows)} articles"
-    )
-    print(f"\ntopic quality on {DEV_SET.name}: {figures}")
-    detail = figures + "\n" + "\n".join(faults)
-    assert recall >= MIN_RECALL, detail
-    assert false_rate <= MAX_FALSE_RATE, detail
+@pytest.fixture(autouse=True)
+def shipped_taxonomy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOPICS_FILE", raising=False)
+
+
+def test_every_labelled_file_is_above_the_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    assert {p.name for p in LABELLED} >= {
+        "topics-dev.jsonl",
+        "topics-news-a.jsonl",
+        "topics-news-b.jsonl",
+    }
+    code = run(["eval-topics", *map(str, LABELLED), "--min-recall", "0.95", "--max-false", "0.015"])
+    report = capsys.readouterr().out
+    print(report)
+    assert code == 0, report
+    assert report.count(": ok") == len(LABELLED), report

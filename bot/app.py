@@ -52,6 +52,7 @@ from bot.ops.server import build_app as build_ops_app
 from bot.ops.server import start_server as start_ops_server
 from bot.reader_schedule import ScheduleService
 from bot.readers import ReaderService
+from bot.topic_review import TopicReviewService
 from bot.topics.matcher import Matcher
 from bot.topics.normalize import Normalizer
 from bot.topics.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
@@ -63,6 +64,7 @@ from storage.articles import ArticleRepository
 from storage.breaking import BreakingRepository
 from storage.channels import ChannelRepository
 from storage.chats import ChatRepository
+from storage.corrections import CorrectionRepository
 from storage.database import Database
 from storage.feeds import FeedRepository
 from storage.lock import AlreadyRunning, exclusive
@@ -312,12 +314,13 @@ async def assemble(
     )
     http = create_session()
     resources.push_async_callback(http.close)
+    matcher = Matcher.from_taxonomy(taxonomy, normalizer)
     poller = Poller(
         feeds,
         articles,
         subscriptions,
         Fetcher(http),
-        Matcher.from_taxonomy(taxonomy, normalizer),
+        matcher,
         PollSettings(
             interval=timedelta(seconds=settings.poll_interval_seconds),
             max_item_age=timedelta(hours=settings.max_item_age_hours),
@@ -363,6 +366,9 @@ async def assemble(
         admin=admin,
         stats=StatsRepository(database),
         schedules=schedules,
+        review=TopicReviewService(
+            CorrectionRepository(database), subscriptions, matcher, taxonomy
+        ),
     )
     return Parts(
         bot,

@@ -93,6 +93,12 @@ _FAN_OUT_DIGEST = (
 )
 
 
+async def article_by_id(db: Database, article_id: int) -> Article | None:
+    """A stored, not recalled article."""
+    row = await db.fetch_one(f"{_SELECT} AND a.article_id = ?", (article_id,))
+    return _article(row) if row else None
+
+
 class ArticleRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

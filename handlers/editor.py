@@ -1,4 +1,4 @@
-"""Editors' commands (SPEC 8.2, 8.2a, 8.3 /feeds, 8.5, 8.6 /export): parse, call a service,
+"""Editors' commands (SPEC 5.4, 8.2, 8.2a, 8.3 /feeds, 8.5, 8.6 /export): parse, call a service,
 render. Admins may use them too; `handlers.roles` refuses everyone else."""
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from bot.admin import AdminService
 from bot.editorial import EditorialService, PostRejected
 from bot.i18n import Translator
+from bot.topic_review import TopicReviewService
+from bot.ui import review_views
 from bot.ui import staff_views as views
 from bot.ui.callbacks import MAX_ROW_ID, BreakingAction
 from handlers.roles import IsEditor, guarded
 from storage.stats import StatsRepository
 
-EDITOR_COMMANDS = ("post", "correct", "recall", "stats", "feeds", "export")
+EDITOR_COMMANDS = ("post", "correct", "recall", "stats", "feeds", "export", "why", "retopic")
 
 
 def _item_and_text(args: str | None) -> tuple[int | None, str]:
@@ -102,7 +104,58 @@ async def feeds(message: Message, t: Translator, admin: AdminService, timezone: 
         await message.answer(part)
 
 
-async def export(message: Message, t: Translator, admin: AdminService) -> None:
+async def why(
+    message: Message,
+    command: CommandObject,
+    t: Translator,
+    review: TopicReviewService,
+    timezone: str,
+) -> None:
+    article_id, rest = _item_and_text(command.args)
+    if article_id is None or rest:
+        await message.answer(t("review.why_usage"))
+        return
+    found = await review.why(article_id)
+    if found is None:
+        await message.answer(t("review.not_found", id=article_id))
+        return
+    for part in review_views.why_text(t, found, review.taxonomy, timezone):
+        await message.answer(part)
+
+
+async def retopic(
+    message: Message, command: CommandObject, t: Translator, review: TopicReviewService
+) -> None:
+    assert message.from_user is not None
+    article_id, changes = _item_and_text(command.args)
+    if article_id is None:
+        await message.answer(t("review.retopic_usage"))
+        return
+    result = await review.retopic(article_id, message.from_user.id, changes)
+    await message.answer(review_views.retopic_text(t, article_id, result))
+
+
+async def export(
+    message: Message,
+    command: CommandObject,
+    t: Translator,
+    admin: AdminService,
+    review: TopicReviewService,
+) -> None:
+    what = (command.args or "").strip().casefold()
+    if what == "corrections":
+        data, count = await review.export_corrections()
+        if not count:
+            await message.answer(t("review.export_corrections_none"))
+            return
+        await message.answer_document(
+            BufferedInputFile(data, filename="topic-corrections.jsonl"),
+            caption=t("review.export_corrections_caption", count=count),
+        )
+        return
+    if what:
+        await message.answer(t("review.export_usage"))
+        return
     data, count = await admin.export_opml()
     await message.answer_document(
         BufferedInputFile(data, filename="feeds.opml"),
@@ -118,6 +171,8 @@ def editor_router() -> Router:
     allowed.message.register(stats, Command("stats"))
     allowed.message.register(feeds, Command("feeds"))
     allowed.message.register(export, Command("export"))
+    allowed.message.register(why, Command("why"))
+    allowed.message.register(retopic, Command("retopic"))
     # Only the author's own private chat shows the buttons; the service checks the
     # presser anyway (a forwarded or forged press).
     router.callback_query.filter(F.message.chat.type == "private")

@@ -7,6 +7,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import BotCommandScopeChat, CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot.editorial import EditorialService
 from bot.i18n import Catalogue, Translator
 from bot.news import NewsService
 from bot.readers import MAX_SUBSCRIPTIONS, ReaderService, Rejected, clean_argument
@@ -89,13 +90,16 @@ async def latest(
     t: Translator,
     readers: ReaderService,
     news: NewsService,
+    editorial: EditorialService,
     timezone: str,
 ) -> None:
     result = await news.latest(reader.chat_id, command.args)
     if isinstance(result, Rejected):
         await message.answer(views.rejection_text(t, result, await readers.source_names()))
         return
-    text = views.latest_text(t, result, readers.taxonomy, timezone)
+    user = message.from_user
+    with_ids = user is not None and await editorial.is_editor(user.id)
+    text = views.latest_text(t, result, readers.taxonomy, timezone, with_ids=with_ids)
     await message.answer(text)
 
 

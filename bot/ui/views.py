@@ -207,8 +207,9 @@ def change_text(t: Translator, change: Change, taxonomy: Taxonomy) -> Html:
 LATEST_TITLE_CHARS = 200
 
 
-def latest_line(article: Article, zone: ZoneInfo) -> str:
-    """`<a href=link>Title</a> · source · 26.11 14:05`, everything external escaped."""
+def latest_line(article: Article, zone: ZoneInfo, *, with_id: bool = False) -> str:
+    """`<a href=link>Title</a> · source · 26.11 14:05`, everything external escaped;
+    editors also see the article's number, for /why and /retopic (SPEC 5.4)."""
     title = article.title or article.link or "…"
     if len(title) > LATEST_TITLE_CHARS:
         title = title[: LATEST_TITLE_CHARS - 1].rstrip() + "…"
@@ -219,10 +220,14 @@ def latest_line(article: Article, zone: ZoneInfo) -> str:
     moment = datetime.fromisoformat(article.published_at or article.stored_at)
     parts = [text, *([html.escape(article.source)] if article.source else [])]
     parts.append(moment.astimezone(zone).strftime("%d.%m %H:%M"))
+    if with_id:
+        parts.append(f"№{article.article_id}")
     return " · ".join(parts)
 
 
-def latest_text(t: Translator, latest: Latest, taxonomy: Taxonomy, timezone: str) -> Html:
+def latest_text(
+    t: Translator, latest: Latest, taxonomy: Taxonomy, timezone: str, *, with_ids: bool = False
+) -> Html:
     """The /latest reply (SPEC 4.6): a numbered list of linked titles, newest first."""
     if latest.target is None:
         if not latest.articles:
@@ -235,5 +240,8 @@ def latest_text(t: Translator, latest: Latest, taxonomy: Taxonomy, timezone: str
             return t("latest.empty_target", label=label)
         header = t("latest.header_target", label=label)
     zone = ZoneInfo(timezone)
-    lines = [f"{n}. {latest_line(a, zone)}" for n, a in enumerate(latest.articles, start=1)]
+    lines = [
+        f"{n}. {latest_line(a, zone, with_id=with_ids)}"
+        for n, a in enumerate(latest.articles, start=1)
+    ]
     return Html("\n".join([header, *lines]))

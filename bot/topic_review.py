@@ -69,6 +69,8 @@ def parse_changes(text: str | None, taxonomy: Taxonomy) -> Changes | RetopicReje
         if topic is None:
             return RetopicRejected(RetopicProblem.UNKNOWN_TOPIC, name[:40])
         (add if sign == "+" else remove).append(topic.id)
+    if not add and not remove:
+        return RetopicRejected(RetopicProblem.USAGE)
     both = sorted(set(add) & set(remove))
     if both:
         return RetopicRejected(RetopicProblem.BOTH_WAYS, both[0])

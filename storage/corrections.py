@@ -83,8 +83,9 @@ class CorrectionRepository:
     ) -> Correction | None:
         """Apply `+add -remove` in one transaction; None when the article is gone.
 
-        `keywords` are the readers' keyword keys the article matches, so a reader who
-        follows a word of the article keeps it in their digest."""
+        A digest reader loses the article only when they follow a removed topic and
+        nothing else that matches it: no remaining topic, no source of it, none of
+        `keywords` (the readers' keyword keys its stored text matches)."""
         async with self._db.transaction() as conn:
             async with conn.execute(
                 "SELECT topics FROM articles WHERE article_id = ? AND recalled = 0",
@@ -118,11 +119,17 @@ class CorrectionRepository:
                     (article_id,),
                 ) as cursor:
                     sources = sorted({r["name"].casefold() for r in await cursor.fetchall()})
+                # Only readers who follow a removed topic can have got the article through
+                # it; a reader matched some other way (a keyword in the feed's categories,
+                # a duplicate's text) is never touched.
                 await conn.execute(
-                    f"DELETE FROM digest_items WHERE article_id = :article_id"
+                    "DELETE FROM digest_items WHERE article_id = :article_id"
+                    " AND chat_id IN (SELECT chat_id FROM subscriptions WHERE kind = 'topic'"
+                    " AND key IN (SELECT value FROM json_each(:removed)))"
                     f" AND chat_id NOT IN ({_STILL_MATCHING})",
                     {
                         "article_id": article_id,
+                        "removed": json.dumps(removed),
                         "topics": json.dumps(after),
                         "keywords": json.dumps(sorted(keywords)),
                         "sources": json.dumps(sources),

@@ -104,7 +104,16 @@ class PhraseIndex(Generic[K]):
                         yield key, i, end
 
 
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+(?=[«\"„(\[]?[A-ZА-ЯЁ0-9])")
+_SENTENCE_END_RE = re.compile(r"[.!?…]\s+(?=[«\"„(\[]?[A-ZА-ЯЁ0-9])")
+_LAST_WORD_RE = re.compile(r"([^\W_]*)$")
+# A full stop after these is an abbreviation, not the end of a sentence: "в г. Дзержинске",
+# "завод им. Свердлова", "5 тыс. Машин" never split a rule's words apart.
+_ABBREVIATIONS = frozenset(
+    {
+        *("г", "гг", "ул", "пр", "д", "им", "св", "тыс", "млн", "млрд", "руб", "долл"),
+        *("обл", "т", "е", "п", "см", "напр", "ок", "mr", "dr", "st", "vs", "inc", "co"),
+    }
+)
 
 # Keys of the one phrase index a Matcher searches: a topic's keyword, a topic's
 # exclusion, a gazetteer.
@@ -186,7 +195,7 @@ class Matcher:
     ) -> list[list[Token]]:
         """The article's sentences, tokenised once; reuse them for reader keywords."""
         tokens = self.normalizer.tokens
-        out = [tokens(s) for text in (title, summary) for s in _SENTENCE_END_RE.split(text)]
+        out = [tokens(s) for text in (title, summary) for s in split_sentences(text)]
         out.extend(tokens(c) for c in categories)
         return out
 
@@ -209,7 +218,7 @@ class Matcher:
         is recorded: the poller's path stays one scan and a few dictionary look-ups."""
         assigned: dict[str, Reason] = {}
         exclusions: list[Exclusion] = []
-        vetoes: list[tuple[str, _Hits, str]] = []
+        vetoes: list[tuple[str, _Hits, Rule]] = []
         seen_groups: dict[str, _Hit] = {}
         found_keywords: set[_Key] = set()
         gazetteer_topics = self._gazetteer_topics
@@ -247,12 +256,16 @@ class Matcher:
             self._apply(self._sentence_rules, groups, assigned, vetoes)
         if seen_groups:
             self._apply(self._article_rules, seen_groups, assigned, vetoes)
-        # Applied once every rule has fired, so a veto wins whatever the rules' order.
-        for topic, by, rule_id in vetoes:
+        # Applied once every rule has fired, so a veto wins whatever the rules' order. A
+        # veto cancels the topic in the whole article, so its `unless` is looked for in
+        # the whole article too, whatever the rule's scope.
+        for topic, by, rule in vetoes:
+            if any(name in seen_groups for name in rule.unless):
+                continue
             reason = assigned.pop(topic, None)
             if reason is not None and explain:
                 words = " + ".join(reason.words)
-                exclusions.append(Exclusion(topic, words, _join(by), rule_id))
+                exclusions.append(Exclusion(topic, words, _join(by), rule.id))
         return Judgement(frozenset(assigned), tuple(assigned.values()), tuple(exclusions))
 
     @staticmethod
@@ -260,7 +273,7 @@ class Matcher:
         rules: Mapping[str, Sequence[tuple[int, Rule]]],
         groups: dict[str, _Hit],
         assigned: dict[str, Reason],
-        vetoes: list[tuple[str, _Hits, str]],
+        vetoes: list[tuple[str, _Hits, Rule]],
     ) -> None:
         """Rules are indexed by the gazetteers of their first group, so a sentence costs
         a look-up per gazetteer found rather than a pass over every rule."""
@@ -270,7 +283,7 @@ class Matcher:
             if found_rules:
                 candidates.update(found_rules)
         for _, rule in sorted(candidates.items()):
-            if any(name in groups for name in rule.unless):
+            if rule.topics and any(name in groups for name in rule.unless):
                 continue
             found: list[_Hit] = []
             for group in rule.groups:
@@ -282,7 +295,7 @@ class Matcher:
                 for topic in rule.topics:
                     if topic not in assigned:
                         assigned[topic] = Reason(topic, _texts(found), rule=rule.id)
-                vetoes.extend((topic, tuple(found), rule.id) for topic in rule.veto)
+                vetoes.extend((topic, tuple(found), rule) for topic in rule.veto)
 
 
 _Hit = tuple[Sequence[Token], int, int]
@@ -306,6 +319,23 @@ def _rules_by_first_group(rules: Iterable[Rule]) -> dict[str, tuple[tuple[int, R
         for name in rule.groups[0]:
             out.setdefault(name, []).append((n, rule))
     return {name: tuple(found) for name, found in out.items()}
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a title or summary; a full stop after one letter (an initial) or a
+    known abbreviation does not end one."""
+    out: list[str] = []
+    start = 0
+    for m in _SENTENCE_END_RE.finditer(text):
+        if text[m.start()] == ".":
+            word = _LAST_WORD_RE.search(text, start, m.start())
+            last = word.group(1).casefold() if word else ""
+            if len(last) <= 1 or last in _ABBREVIATIONS:
+                continue
+        out.append(text[start : m.start() + 1])
+        start = m.end()
+    out.append(text[start:])
+    return out
 
 
 def _words(tokens: Sequence[Token], start: int, end: int) -> str:

@@ -26,6 +26,10 @@ from types import MappingProxyType
 from typing import Any
 
 LANGS: tuple[str, ...] = ("ru", "en")
+# A phrase needs a word (a letter or digit): "—" alone would match nothing, silently.
+_HAS_WORD_RE = re.compile(r"[^\W_]")
+_GAZETTEER_KEYS = frozenset({"phrases", "topics"})
+_RULE_KEYS = frozenset({"id", "all", "topics", "veto", "scope", "unless"})
 # Ids travel in callback data (64 bytes with the prefix) and hashtags: keep them short.
 _ID_RE = re.compile(r"[a-z_]{1,32}")
 
@@ -119,9 +123,7 @@ def _phrases(raw: Any, where: str, field: str) -> dict[str, tuple[str, ...]]:
     for lang, items in raw.items():
         if lang not in LANGS:
             raise TaxonomyError(f"{where}: {field}.{lang}: unknown language, expected ru or en")
-        if not isinstance(items, list) or not all(isinstance(p, str) and p.strip() for p in items):
-            raise TaxonomyError(f"{where}: {field}.{lang} must be a list of non-empty strings")
-        out[lang] = tuple(p.strip() for p in items)
+        out[lang] = _strings(items, f"{where}: {field}.{lang}", phrases=True)
     return out
 
 
@@ -194,10 +196,23 @@ def _taxonomy(data: dict[str, Any], path: Path) -> Taxonomy:
     return Taxonomy(topics=tuple(topics), gazetteers=tuple(gazetteers.values()), rules=tuple(rules))
 
 
-def _strings(raw: Any, where: str) -> tuple[str, ...]:
+def _strings(raw: Any, where: str, *, phrases: bool = False) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(p, str) and p.strip() for p in raw):
         raise TaxonomyError(f"{where} must be a list of non-empty strings")
+    if phrases:
+        for p in raw:
+            if not p.startswith("@") and not _HAS_WORD_RE.search(p):
+                raise TaxonomyError(f"{where}: phrase {p!r} has no word")
     return tuple(p.strip() for p in raw)
+
+
+def _known_keys(raw: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    """A misspelt key ("unles") would be ignored and its rule would quietly misbehave."""
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise TaxonomyError(
+            f"{where}: unknown key {', '.join(unknown)}; expected {', '.join(sorted(allowed))}"
+        )
 
 
 def _topic_ids(raw: Any, where: str, known: set[str]) -> tuple[str, ...]:
@@ -220,7 +235,10 @@ def _gazetteers(raw: Any, path: Path, topic_ids: set[str]) -> dict[str, Gazettee
             raise TaxonomyError(f"{where}: names are 1-32 of a-z and _")
         if not isinstance(body, dict):
             raise TaxonomyError(f"{where} must be a table with phrases = [...]")
-        phrases = _strings(body.get("phrases"), f"{where}: phrases")
+        _known_keys(body, _GAZETTEER_KEYS, where)
+        phrases = _strings(body.get("phrases"), f"{where}: phrases", phrases=True)
+        if not phrases:
+            raise TaxonomyError(f"{where}: phrases = [...] needs at least one phrase")
         declared[name] = (phrases, _topic_ids(body.get("topics"), f"{where}: topics", topic_ids))
 
     expanded: dict[str, tuple[str, ...]] = {}
@@ -258,13 +276,18 @@ def _rule(
     if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z0-9_-]{1,48}", rule_id):
         raise TaxonomyError(f"{where}: id {rule_id!r} must be 1-48 of a-z, 0-9, - and _")
     where = f"{where} (id {rule_id!r})"
+    _known_keys(raw, _RULE_KEYS, where)
     raw_groups = raw.get("all")
     if not isinstance(raw_groups, list) or not raw_groups:
         raise TaxonomyError(f"{where}: all = [...] needs at least one group")
     inline: dict[str, Gazetteer] = {}
 
     def group(raw_group: Any, label: str) -> tuple[str, ...]:
-        items = _strings(raw_group if isinstance(raw_group, list) else [raw_group], label)
+        items = _strings(
+            raw_group if isinstance(raw_group, list) else [raw_group], label, phrases=True
+        )
+        if not items:
+            raise TaxonomyError(f"{label}: an empty group")
         names = [i[1:] for i in items if i.startswith("@")]
         for name in names:
             if name not in gazetteers:
@@ -282,6 +305,9 @@ def _rule(
     veto = _topic_ids(raw.get("veto"), f"{where}: veto", topic_ids)
     if not topics and not veto:
         raise TaxonomyError(f"{where}: a rule needs topics = [...] or veto = [...]")
+    both = sorted(set(topics) & set(veto))
+    if both:
+        raise TaxonomyError(f"{where}: {', '.join(both)} is both assigned and vetoed")
     scope = raw.get("scope", "sentence")
     if scope not in RULE_SCOPES:
         raise TaxonomyError(f"{where}: scope must be one of {', '.join(RULE_SCOPES)}")

@@ -71,7 +71,10 @@ def why_text(t: Translator, why: Why, taxonomy: Taxonomy, timezone: str) -> list
                 t("review.why_would_assign", label=label, reason=_reason(t, judged[topic]))
             )
         else:
-            cancelled = next((x for x in why.judgement.exclusions if x.topic == topic), None)
+            # A veto says more than a phrase that cancelled one keyword: it comes first.
+            found = [x for x in why.judgement.exclusions if x.topic == topic]
+            found.sort(key=lambda x: x.rule is None)
+            cancelled = found[0] if found else None
             if cancelled is not None and cancelled.rule:
                 excluded.append(
                     t(

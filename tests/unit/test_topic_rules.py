@@ -153,6 +153,15 @@ def test_explain_and_match_agree(ruled: Matcher) -> None:
         ("[[rules]]\nid = 'r'\nall = []\ntopics = ['trade']\n", "at least one group"),
         ("[[rules]]\nid = 'r'\nall = ['x']\ntopics = ['nope']\n", "unknown topic"),
         ("[[rules]]\nid = 'r'\nall = ['x']\nveto = ['trade']\nscope = 'page'\n", "scope"),
+        ("[[rules]]\nid = 'r'\nall = [[]]\ntopics = ['trade']\n", "an empty group"),
+        ("[[rules]]\nid = 'r'\nall = ['—']\ntopics = ['trade']\n", "has no word"),
+        ("[[rules]]\nid = 'r'\nall = ['x']\ntopics = ['trade']\nunles = ['y']\n", "unles"),
+        (
+            "[[rules]]\nid = 'r'\nall = ['x']\ntopics = ['trade']\nveto = ['trade']\n",
+            "both assigned and vetoed",
+        ),
+        ("[gazetteers.a]\nphrases = []\n", "at least one phrase"),
+        ("[gazetteers.a]\nphrase = ['x']\n", "unknown key phrase"),
         (
             "[[rules]]\nid = 'r'\nall = ['x']\nveto = ['trade']\n"
             "[[rules]]\nid = 'r'\nall = ['y']\nveto = ['trade']\n",

@@ -19,6 +19,7 @@ from harness import buttons, query, table_dump
 from bot.i18n import Catalogue
 from bot.ui.views import COMMANDS as READER_COMMANDS
 from handlers import build_router
+from handlers.editor import EDITOR_COMMANDS
 
 ADMIN = 900
 EDITOR = 901
@@ -63,6 +64,8 @@ ARGUMENTS = {
     "addfeed": "https://evil.example/rss.xml evil",
     "delfeed": "niann",
     "channel": f"remove {CHANNEL}",
+    "retopic": "1 +trade -china",
+    "why": "1",
 }
 
 
@@ -81,7 +84,7 @@ def bot_env():
 
 
 def test_staff_commands_are_found_in_the_routers():
-    expected = {"post", "correct", "recall", "stats", "feeds", "export"}
+    expected = {"post", "correct", "recall", "stats", "feeds", "export", "why", "retopic"}
     expected |= {"editor", "editors", "addfeed", "delfeed", "channels", "channel", "import"}
     assert expected <= set(STAFF_COMMANDS)
 
@@ -149,7 +152,7 @@ async def test_private_chat_readers_and_editors_are_refused_and_nothing_changes(
     admin_only = [
         text
         for text in staff_texts(EDITOR)
-        if text.split()[0][1:] not in ("post", "correct", "recall", "stats", "feeds", "export")
+        if text.split()[0][1:] not in EDITOR_COMMANDS
     ]
     editors = [editor, reader(EDITOR2)]
     for index, text in enumerate(admin_only):

@@ -105,7 +105,6 @@ class PhraseIndex(Generic[K]):
 
 
 _SENTENCE_END_RE = re.compile(r"[.!?…]\s+(?=[«\"„(\[]?[A-ZА-ЯЁ0-9])")
-_LAST_WORD_RE = re.compile(r"([^\W_]*)$")
 # A full stop after these is an abbreviation, not the end of a sentence: "в г. Дзержинске",
 # "завод им. Свердлова", "5 тыс. Машин" never split a rule's words apart.
 _ABBREVIATIONS = frozenset(
@@ -327,10 +326,12 @@ def split_sentences(text: str) -> list[str]:
     out: list[str] = []
     start = 0
     for m in _SENTENCE_END_RE.finditer(text):
-        if text[m.start()] == ".":
-            word = _LAST_WORD_RE.search(text, start, m.start())
-            last = word.group(1).casefold() if word else ""
-            if len(last) <= 1 or last in _ABBREVIATIONS:
+        end = m.start()
+        if text[end] == ".":
+            first = end
+            while first > start and text[first - 1].isalnum():
+                first -= 1
+            if end - first <= 1 or text[first:end].casefold() in _ABBREVIATIONS:
                 continue
         out.append(text[start : m.start() + 1])
         start = m.end()

@@ -151,7 +151,8 @@ class Normalizer:
 
     def tokens(self, text: str) -> list[Token]:
         """The text's words in order, normalised."""
-        text = text.translate(_CLEAN)
+        if "\u00ad" in text or "\u0301" in text or "\u0300" in text:
+            text = text.translate(_CLEAN)  # slow on Cyrillic text: only when needed
         if text.isupper() and len(_WORD_RE.findall(text)) >= _SHOUTED_MIN_WORDS:
             text = text.lower()
         token = self._token

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import run
+from bot.topics.taxonomy import default_topics_path
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 LABELLED = sorted(DATA.glob("topics-*.jsonl"))
@@ -20,7 +21,8 @@ LABELLED = sorted(DATA.glob("topics-*.jsonl"))
 
 @pytest.fixture(autouse=True)
 def shipped_taxonomy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TOPICS_FILE", raising=False)
+    # Set, not unset: a developer's .env (read by the CLI) must not swap the taxonomy.
+    monkeypatch.setenv("TOPICS_FILE", str(default_topics_path()))
 
 
 def test_every_labelled_file_is_above_the_bar(capsys: pytest.CaptureFixture[str]) -> None:

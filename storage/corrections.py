@@ -119,9 +119,9 @@ class CorrectionRepository:
                     (article_id,),
                 ) as cursor:
                     sources = sorted({r["name"].casefold() for r in await cursor.fetchall()})
-                # Only readers who follow a removed topic can have got the article through
-                # it; a reader matched some other way (a keyword in the feed's categories,
-                # a duplicate's text) is never touched.
+                # Only readers who follow a removed topic can lose the article, and only
+                # when nothing else of theirs matches it. Categories and a duplicate's text
+                # are not stored, so a keyword that matched only there is not seen here.
                 await conn.execute(
                     "DELETE FROM digest_items WHERE article_id = :article_id"
                     " AND chat_id IN (SELECT chat_id FROM subscriptions WHERE kind = 'topic'"

@@ -6,7 +6,6 @@ a feed" proves cycle n finished: tests wait on hits, never on time.
 
 from datetime import timedelta
 
-import pytest
 from feed_server import read_fixture
 from feedgen import feeds_toml, now, rss
 from harness import query
@@ -134,25 +133,37 @@ async def test_failing_feed_backs_off_and_recovers_while_others_flow(
     assert failures == 0 and success is not None
 
 
-@pytest.mark.parametrize(
-    ("fixture", "content_type", "expected"),
-    [
-        ("rss-cp1251.xml", "application/rss+xml", "Особая экономическая зона «Кулибин»"),
-        (
-            "rss-koi8r-nodecl.xml",
-            "application/rss+xml; charset=koi8-r",
-            "Нижегородский картон отправится в Узбекистан",
-        ),
-        ("rss-utf8.xml", "application/rss+xml", "Айти-компании региона сэкономили"),
-    ],
-)
-async def test_cyrillic_from_each_encoding(start_bot, feed_server, fixture, content_type, expected):
-    feed_server.serve("/f.xml", read_fixture(fixture), content_type=content_type)
-    bot = await start_bot(env=FAST, feeds=feeds_toml(feed_server, "/f.xml"))
-    await feed_server.wait_for_hits("/f.xml", 2)
-    titles = [title for (title,) in query(bot, "SELECT title FROM articles")]
-    assert any(title.startswith(expected) for title in titles), titles
-    assert not any(mark in " ".join(titles) for mark in ("Ð", "Ã", "â€", "\ufffd"))
+ENCODED = [
+    ("rss-cp1251.xml", "application/rss+xml", "Особая экономическая зона «Кулибин»"),
+    (
+        "rss-koi8r-nodecl.xml",
+        "application/rss+xml; charset=koi8-r",
+        "Нижегородский картон отправится в Узбекистан",
+    ),
+    ("rss-utf8.xml", "application/rss+xml", "Айти-компании региона сэкономили"),
+]
+
+
+async def test_cyrillic_from_each_encoding(start_bot, feed_server):
+    """One feed per encoding, on one bot (a bot start costs seconds of the suite)."""
+    paths = [f"/f{n}.xml" for n in range(len(ENCODED))]
+    for path, (fixture, content_type, _) in zip(paths, ENCODED, strict=True):
+        feed_server.serve(path, read_fixture(fixture), content_type=content_type)
+    bot = await start_bot(env=FAST, feeds=feeds_toml(feed_server, *paths))
+    for path in paths:
+        await feed_server.wait_for_hits(path, 2)
+    for path, (fixture, _, expected) in zip(paths, ENCODED, strict=True):
+        titles = [
+            title
+            for (title,) in query(
+                bot,
+                "SELECT a.title FROM articles a JOIN feeds f ON f.feed_id = a.feed_id"
+                " WHERE f.name = ?",
+                (path.strip("/"),),
+            )
+        ]
+        assert any(title.startswith(expected) for title in titles), (fixture, titles)
+        assert not any(mark in " ".join(titles) for mark in ("Ð", "Ã", "â€", "\ufffd")), fixture
 
 
 async def test_same_story_in_two_feeds_is_one_article(start_bot, reader, feed_server):

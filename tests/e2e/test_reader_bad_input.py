@@ -2,7 +2,6 @@
 
 import sqlite3
 
-import pytest
 from harness import buttons, query
 
 
@@ -22,27 +21,27 @@ def seed_keywords(bot, chat_id, count):
     db.close()
 
 
-@pytest.mark.parametrize(
-    ("language_code", "command", "expected"),
-    [
-        ("en", "/subscribe " + "x" * 500, "at most 64 characters long; yours has 500"),
-        ("ru", "/subscribe " + "x" * 500, "не длиннее 64 символов, а в вашем 500"),
-        ("en", "/subscribe a b c d e f", "at most 5 words; yours has 6"),
-        ("en", "/subscribe ?!…", "at least one letter or digit"),
-        ("ru", "/subscribe \u200b\u200d", "Выберите темы ниже"),
-        ("en", "/subscribe source:", "Write the source name"),
-        ("en", "/unsubscribe " + "y" * 4000, "yours has 4000"),
-    ],
-)
-async def test_bad_keyword_is_explained_and_stores_nothing(
-    start_bot, reader, language_code, command, expected
-):
+# Cases share one bot, each with a reader of its own: a bot start costs seconds of the
+# suite's budget, and a reader's state is all a case can touch.
+BAD_KEYWORDS = [
+    ("en", "/subscribe " + "x" * 500, "at most 64 characters long; yours has 500"),
+    ("ru", "/subscribe " + "x" * 500, "не длиннее 64 символов, а в вашем 500"),
+    ("en", "/subscribe a b c d e f", "at most 5 words; yours has 6"),
+    ("en", "/subscribe ?!…", "at least one letter or digit"),
+    ("ru", "/subscribe \u200b\u200d", "Выберите темы ниже"),
+    ("en", "/subscribe source:", "Write the source name"),
+    ("en", "/unsubscribe " + "y" * 4000, "yours has 4000"),
+]
+
+
+async def test_bad_keyword_is_explained_and_stores_nothing(start_bot, reader):
     bot = await start_bot()
-    ann = reader(language_code=language_code)
-    reply = await ann.ask(command)
-    assert expected in reply["text"]
-    assert len(reply["text"]) < 600
-    assert subscription_count(bot, ann.chat_id) == 0
+    for language_code, command, expected in BAD_KEYWORDS:
+        ann = reader(language_code=language_code)
+        reply = await ann.ask(command)
+        assert expected in reply["text"], command[:40]
+        assert len(reply["text"]) < 600
+        assert subscription_count(bot, ann.chat_id) == 0
 
 
 async def test_empty_subscribe_shows_the_keyboard(start_bot, reader):
@@ -84,21 +83,21 @@ async def test_fifty_first_subscription_is_refused(start_bot, reader):
     assert subscription_count(bot, ann.chat_id) == 50
 
 
-@pytest.mark.parametrize(
-    "data",
-    ["topic:no_such_topic", "garbage", "unsub:abc", "unsub:999999", "lang:fr", "topic:"],
-)
-async def test_forged_callback_data_is_answered_and_changes_nothing(start_bot, reader, tg, data):
+FORGED = ["topic:no_such_topic", "garbage", "unsub:abc", "unsub:999999", "lang:fr", "topic:"]
+
+
+async def test_forged_callback_data_is_answered_and_changes_nothing(start_bot, reader, tg):
     bot = await start_bot()
-    ann = reader()
-    keyboard = await ann.ask("/topics")
-    mark = tg.mark()
-    await ann.press(keyboard, data=data)
-    answer = await ann.expect_callback_answer()
-    assert "out of date" in answer.params["text"]
-    edits = [c for c in tg.calls[mark:] if c.method.startswith("editMessage")]
-    assert edits == []
-    assert subscription_count(bot, ann.chat_id) == 0
+    for data in FORGED:
+        ann = reader()
+        keyboard = await ann.ask("/topics")
+        mark = tg.mark()
+        await ann.press(keyboard, data=data)
+        answer = await ann.expect_callback_answer()
+        assert "out of date" in answer.params["text"], data
+        edits = [c for c in tg.calls[mark:] if c.method.startswith("editMessage")]
+        assert edits == [], data
+        assert subscription_count(bot, ann.chat_id) == 0
 
 
 async def test_other_readers_subscription_cannot_be_removed_by_a_forged_button(start_bot, reader):
@@ -127,21 +126,21 @@ async def test_pressing_an_old_button_twice_is_harmless(start_bot, reader):
     assert subscription_count(bot, ann.chat_id) == 0
 
 
-@pytest.mark.parametrize(
-    ("language_code", "text", "expected"),
-    [
-        ("en", "/frobnicate now", "I don't know the command /frobnicate"),
-        ("ru", "/frobnicate", "Я не знаю команды /frobnicate"),
-        ("en", "hello bot", "I understand commands"),
-        ("ru", "привет", "Я понимаю команды"),
-        ("en", "/" + "z" * 300, "I don't know the command /zzzz"),
-    ],
-)
-async def test_unknown_command_and_plain_text(start_bot, reader, language_code, text, expected):
+UNKNOWN = [
+    ("en", "/frobnicate now", "I don't know the command /frobnicate"),
+    ("ru", "/frobnicate", "Я не знаю команды /frobnicate"),
+    ("en", "hello bot", "I understand commands"),
+    ("ru", "привет", "Я понимаю команды"),
+    ("en", "/" + "z" * 300, "I don't know the command /zzzz"),
+]
+
+
+async def test_unknown_command_and_plain_text(start_bot, reader):
     await start_bot()
-    reply = await reader(language_code=language_code).ask(text)
-    assert expected in reply["text"]
-    assert len(reply["text"]) < 300
+    for language_code, text, expected in UNKNOWN:
+        reply = await reader(language_code=language_code).ask(text)
+        assert expected in reply["text"], text[:40]
+        assert len(reply["text"]) < 300
 
 
 async def test_flood_is_answered_once_and_others_still_served(start_bot, reader, tg):

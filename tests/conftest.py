@@ -27,6 +27,24 @@ StartBot = Callable[..., Awaitable[BotProcess]]
 MakeReader = Callable[..., Reader]
 
 
+# The longest tests (25 s to over 2 min each, mostly waiting on restarts and timers; none
+# of them measures a rate), by node id prefix. Collected first, xdist starts them at once
+# and they overlap the short ones, instead of one of them running alone at the end.
+LONG_TESTS = (
+    "tests/e2e/test_fault_kill.py",
+    "tests/e2e/test_reader_schedule.py::test_a_restart_across_the_digest_time",
+    "tests/e2e/test_fault_telegram.py::test_server_errors_for_30_seconds",
+    "tests/e2e/test_fault_telegram.py::test_one_send_hangs_for_60_seconds",
+    "tests/e2e/test_fault_feeds.py",
+    "tests/e2e/test_fault_db_locked.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests first; the order is otherwise kept (the sort is stable)."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_TESTS))
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[Any]:
     """On failure, attach the fake's recent calls and every bot's log tail."""

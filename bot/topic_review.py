@@ -9,14 +9,13 @@ the labelled sets, so `eval-topics` can measure the next taxonomy change on them
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.topics.matcher import Judgement, Matcher, PhraseIndex
+from bot.topics.matcher import Judgement, Matcher, keyword_index
 from bot.topics.taxonomy import Taxonomy
 from storage.articles import Article
 from storage.corrections import Correction, CorrectionRepository
@@ -142,8 +141,5 @@ class TopicReviewService:
 
     def _reader_keywords(self, article: Article, phrases: dict[str, str]) -> set[str]:
         """Readers' keyword keys the article matches (as the poller found them)."""
-        index: PhraseIndex[str] = PhraseIndex(self._matcher.normalizer)
-        for key, phrase in phrases.items():
-            with contextlib.suppress(ValueError):
-                index.add(key, phrase)
+        index = keyword_index(self._matcher.normalizer, phrases)
         return index.find_all(self._matcher.article_tokens(article.title, article.summary))

@@ -8,7 +8,6 @@ One failing feed is recorded with its error and backed off; the others carry on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -20,7 +19,7 @@ from typing import Generic, TypeVar
 from bot.feeds.fetch import Fetcher, FetchError, FetchResult
 from bot.feeds.parse import ParseError
 from bot.feeds.prepare import classify_items, parse_items
-from bot.topics.matcher import Matcher, PhraseIndex
+from bot.topics.matcher import Matcher, PhraseIndex, keyword_index
 from storage.articles import ArticleRepository
 from storage.feeds import Feed, FeedRepository, Success
 from storage.subscriptions import SubscriptionRepository
@@ -197,10 +196,7 @@ class Poller:
         phrases = await self._subscriptions.keyword_phrases()
         if phrases == self._keyword_phrases:
             return
-        index: PhraseIndex[str] = PhraseIndex(self._matcher.normalizer)
-        for key, phrase in phrases.items():
-            with contextlib.suppress(ValueError):  # a keyword of no words matches nothing
-                index.add(key, phrase)
+        index = keyword_index(self._matcher.normalizer, phrases)
         self._keywords, self._keyword_phrases = index, phrases
 
     async def _poll_feed(self, feed: Feed, report: PollReport) -> None:

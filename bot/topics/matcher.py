@@ -8,6 +8,7 @@ Normalizer, so "/subscribe Куба" matches exactly what the topic keyword "К�
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -147,6 +148,16 @@ class Judgement:
     topics: frozenset[str]
     reasons: tuple[Reason, ...]
     exclusions: tuple[Exclusion, ...]
+
+
+def keyword_index(normalizer: Normalizer, phrases: Mapping[str, str]) -> PhraseIndex[str]:
+    """Readers' keywords (key -> one phrase a reader wrote) as one index; a keyword of no
+    words matches nothing, so it is left out rather than refused."""
+    index: PhraseIndex[str] = PhraseIndex(normalizer)
+    for key, phrase in phrases.items():
+        with contextlib.suppress(ValueError):
+            index.add(key, phrase)
+    return index
 
 
 class Matcher:

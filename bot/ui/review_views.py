@@ -6,10 +6,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.i18n import Html, Translator
-from bot.topic_review import RetopicRejected, Why
+from bot.topic_review import RetopicProblem, RetopicRejected, Why
 from bot.topics.matcher import Reason
 from bot.topics.taxonomy import Taxonomy
 from bot.ui.staff_views import split_message
+from bot.ui.views import topic_label
 from storage.corrections import Correction
 
 MAX_TITLE = 300
@@ -17,7 +18,7 @@ MAX_TITLE = 300
 
 def _label(taxonomy: Taxonomy, topic_id: str, language: str) -> str:
     topic = taxonomy.get(topic_id)
-    return f"{topic.emoji} {topic.name(language)}".strip() if topic else topic_id
+    return topic_label(topic, language) if topic else topic_id
 
 
 def _reason(t: Translator, reason: Reason) -> Html:
@@ -110,16 +111,17 @@ def retopic_text(
     t: Translator, article_id: int | None, result: Correction | RetopicRejected
 ) -> Html:
     if isinstance(result, RetopicRejected):
-        problem = result.problem.value
-        if problem == "not_found":
-            return t("review.not_found", id=article_id)
-        if problem == "not_a_change":
-            return t("review.retopic_not_a_change", word=result.detail)
-        if problem == "unknown_topic":
-            return t("review.retopic_unknown_topic", name=result.detail)
-        if problem == "both_ways":
-            return t("review.retopic_both_ways", name=result.detail)
-        return t("review.retopic_usage")
+        match result.problem:
+            case RetopicProblem.NOT_FOUND:
+                return t("review.not_found", id=article_id)
+            case RetopicProblem.NOT_A_CHANGE:
+                return t("review.retopic_not_a_change", word=result.detail)
+            case RetopicProblem.UNKNOWN_TOPIC:
+                return t("review.retopic_unknown_topic", name=result.detail)
+            case RetopicProblem.BOTH_WAYS:
+                return t("review.retopic_both_ways", name=result.detail)
+            case RetopicProblem.USAGE:
+                return t("review.retopic_usage")
     topics = topics_list(t, result.after)
     if not result.added and not result.removed:
         return t("review.retopic_nothing", id=result.article_id, topics=topics)

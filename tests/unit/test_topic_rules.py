@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.topics.matcher import Matcher
+from bot.topics.matcher import Matcher, split_sentences
 from bot.topics.normalize import Normalizer
 from bot.topics.taxonomy import TaxonomyError, default_topics_path, load_taxonomy
 
@@ -263,3 +263,37 @@ def test_traps_do_not_get_the_topic(
 ) -> None:
     judgement = shipped.explain(title, summary)
     assert unwanted not in judgement.topics, judgement
+
+
+def test_sentences_do_not_end_at_initials_or_abbreviations() -> None:
+    text = "Завод в г. Дзержинске им. Свердлова выпустит 5 тыс. Тонн. А. Б. Иванов доволен! Итог?"
+    assert split_sentences(text) == [
+        "Завод в г. Дзержинске им. Свердлова выпустит 5 тыс. Тонн.",
+        "А. Б. Иванов доволен!",
+        "Итог?",
+    ]
+    assert split_sentences("") == [""]
+
+
+def test_a_rule_reads_words_across_an_abbreviation(ruled: Matcher) -> None:
+    assert "trade" in ruled.match_topics("Завод в г. Ковров отгрузит насосы в Египет", "")
+
+
+def test_a_sentence_veto_looks_for_unless_in_the_whole_article(
+    tmp_path: Path, normalizer: Normalizer
+) -> None:
+    vetoing = build(
+        tmp_path,
+        normalizer,
+        TOPICS
+        + """
+[[rules]]
+id = "cafe"
+all = [["кафе"], ["экспорт"]]
+unless = ["поставка"]
+veto = ["trade"]
+""",
+    )
+    assert "trade" not in vetoing.match_topics("Кафе и экспорт", "")
+    # The veto would cancel trade everywhere, so an 'unless' in another sentence counts.
+    assert "trade" in vetoing.match_topics("Кафе и экспорт", "Обсудили поставки сыра.")

@@ -9,6 +9,9 @@ import FakeTelegram`` (tests/ is on sys.path through this conftest), never as
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -71,6 +74,31 @@ async def tg(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
     assert not fake.errors, "fake Telegram raised internally:\n" + "\n".join(fake.errors)
 
 
+@pytest.fixture(scope="session")
+def bot_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """tests/bot_launcher.py for this test worker: its socket, or None with BOT_LAUNCH=exec.
+
+    Started on first use (about 10 s of imports), stopped at the end of the session."""
+    if os.environ.get("BOT_LAUNCH") == "exec":
+        yield None
+        return
+    socket_path = str(tmp_path_factory.mktemp("launcher") / "launcher.sock")
+    launcher = subprocess.Popen(
+        [sys.executable, "-u", str(Path(__file__).with_name("bot_launcher.py")), socket_path],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert launcher.stdout is not None
+        if launcher.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the bot launcher failed to start: exit {launcher.wait()}")
+        yield socket_path
+    finally:
+        launcher.terminate()
+        launcher.wait(timeout=10)
+
+
 @pytest.fixture
 def bot_env(tmp_path: Path) -> dict[str, str | None]:
     """Extra environment for every bot started by ``start_bot`` (None unsets a var).
@@ -85,6 +113,7 @@ async def start_bot(
     bot_env: dict[str, str | None],
     tmp_path: Path,
     request: pytest.FixtureRequest,
+    bot_launcher: str | None,
 ) -> AsyncIterator[StartBot]:
     """Factory: ``await start_bot(env=..., args=..., feeds=..., workdir=...)``.
 
@@ -105,7 +134,14 @@ async def start_bot(
         timeout: float = 30.0,
     ) -> BotProcess:
         directory = workdir or tmp_path / f"bot{next(numbers)}"
-        proc = BotProcess(tg, directory, env={**bot_env, **(env or {})}, args=args, feeds=feeds)
+        proc = BotProcess(
+            tg,
+            directory,
+            env={**bot_env, **(env or {})},
+            args=args,
+            feeds=feeds,
+            launcher=bot_launcher,
+        )
         processes.append(proc)
         await proc.start(wait_ready=wait_ready, timeout=timeout)
         return proc

@@ -167,8 +167,10 @@ class BotProcess:
         env: Mapping[str, str | None] | None = None,
         args: Sequence[str] = (),
         feeds: str | None = None,
+        launcher: str | None = None,
     ) -> None:
         self.tg = tg
+        self.launcher = launcher  # tests/bot_launcher.py's socket; None: exec python
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.workdir / "newsbot.sqlite3"
@@ -178,7 +180,7 @@ class BotProcess:
         self.env_overrides: dict[str, str | None] = dict(env or {})
         if feeds is not None or not self.feeds_path.exists():
             self.feeds_path.write_text(feeds or "", encoding="utf-8")
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: asyncio.subprocess.Process | LaunchedProcess | None = None
         self._starts = 0
 
     # ------------------------------------------------------------ environment
@@ -219,13 +221,22 @@ class BotProcess:
         return handle
 
     async def start(self, wait_ready: bool = True, timeout: float = 30.0) -> None:
-        """Spawn the bot; with wait_ready, return once it long-polls the fake."""
+        """Start the bot; with wait_ready, return once it long-polls the fake."""
         if self.running:
             raise RuntimeError("bot process is already running")
         poll_mark = self.tg.poll_count
-        log_handle = self._open_log()
-        try:
-            self._proc = await asyncio.create_subprocess_exec(
+        self._open_log().close()
+        self._proc = await self._spawn()
+        if wait_ready:
+            await self.wait_ready(poll_mark, timeout=timeout)
+
+    async def _spawn(self) -> asyncio.subprocess.Process | LaunchedProcess:
+        if self.launcher is not None:
+            return await LaunchedProcess.launch(
+                self.launcher, self.args, self.workdir, self.build_env(), self.log_path
+            )
+        with self.log_path.open("ab") as log_handle:
+            return await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "bot",
@@ -236,10 +247,6 @@ class BotProcess:
                 stdout=log_handle,
                 stderr=asyncio.subprocess.STDOUT,
             )
-        finally:
-            log_handle.close()
-        if wait_ready:
-            await self.wait_ready(poll_mark, timeout=timeout)
 
     async def wait_ready(self, poll_mark: int, timeout: float = 30.0) -> None:
         """Wait for a getUpdates received after ``poll_mark``; fail fast on early exit."""
@@ -302,7 +309,7 @@ class BotProcess:
 
     # ---------------------------------------------------------------- state
 
-    def _require_proc(self) -> asyncio.subprocess.Process:
+    def _require_proc(self) -> asyncio.subprocess.Process | LaunchedProcess:
         if self._proc is None:
             raise RuntimeError("bot process was never started")
         return self._proc
@@ -539,3 +546,52 @@ class Reader:
     @property
     def last_message(self) -> dict[str, Any] | None:
         return self.tg.last_message(self.chat_id)
+
+
+# ------------------------------------------------------------ forked launch
+
+
+class LaunchedProcess:
+    """A bot forked by tests/bot_launcher.py, with the part of
+    `asyncio.subprocess.Process` the harness uses (pid, returncode, wait, signals)."""
+
+    def __init__(
+        self, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._reader = reader
+        self._writer = writer
+        self._exited: asyncio.Future[int] | None = None
+
+    @classmethod
+    async def launch(
+        cls, socket_path: str, args: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path
+    ) -> LaunchedProcess:
+        reader, writer = await asyncio.open_unix_connection(socket_path)
+        request = {"args": list(args), "cwd": str(cwd), "env": dict(env), "log": str(log)}
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        answer = json.loads(await reader.readline())
+        return cls(int(answer["pid"]), reader, writer)
+
+    async def wait(self) -> int:
+        if self.returncode is None:
+            if self._exited is None:
+                self._exited = asyncio.ensure_future(self._read_exit())
+            self.returncode = await asyncio.shield(self._exited)
+        return self.returncode
+
+    async def _read_exit(self) -> int:
+        line = await self._reader.readline()
+        self._writer.close()
+        if not line:
+            raise RuntimeError("the bot launcher went away before the bot exited")
+        return int(json.loads(line)["returncode"])
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)

@@ -8,12 +8,12 @@ import functools
 import html
 import logging
 import signal
-import sqlite3
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -49,6 +49,7 @@ from bot.ops.health import HealthProbe
 from bot.ops.metrics import NewsbotCollector
 from bot.ops.polling import POLLING_BACKOFF, ConflictReporter
 from bot.ops.server import build_app as build_ops_app
+from bot.ops.server import build_waiting_app
 from bot.ops.server import start_server as start_ops_server
 from bot.reader_schedule import ScheduleService
 from bot.readers import ReaderService
@@ -65,13 +66,15 @@ from storage.breaking import BreakingRepository
 from storage.channels import ChannelRepository
 from storage.chats import ChatRepository
 from storage.corrections import CorrectionRepository
-from storage.database import Database
+from storage.database import STORAGE_ERRORS, Database
 from storage.feeds import FeedRepository
 from storage.lock import AlreadyRunning, exclusive
 from storage.ops import OpsRepository
 from storage.outbox import OutboxRepository
+from storage.postgres import PostgresDatabase, redact
 from storage.roles import RoleRepository
 from storage.schedules import ScheduleRepository
+from storage.schema import MigrationError
 from storage.stats import StatsRepository
 from storage.subscriptions import SubscriptionRepository
 
@@ -82,8 +85,13 @@ SHUTDOWN_GRACE_SECONDS = 4.0
 SENDER_GRACE_SECONDS = 3.0
 
 
-async def open_database(settings: Settings, resources: contextlib.AsyncExitStack) -> Database:
-    """The database, once this process holds its lock; closed with `resources`."""
+async def open_database(
+    settings: Settings, resources: contextlib.AsyncExitStack, stop: asyncio.Event
+) -> Database:
+    """The database, closed with `resources`: SQLite once this process holds its file
+    lock, PostgreSQL once the server answers (retried with backoff, like Telegram)."""
+    if settings.database_url is not None:
+        return await _open_postgres(settings, stop)
     try:
         resources.enter_context(exclusive(settings.database_path))
     except AlreadyRunning as error:
@@ -97,10 +105,71 @@ async def open_database(settings: Settings, resources: contextlib.AsyncExitStack
         ) from None
     try:
         return await Database.open(settings.database_path)
-    except (OSError, sqlite3.Error) as error:
+    except (OSError, *STORAGE_ERRORS) as error:
         raise ConfigError(
             "DATABASE_PATH", f"cannot open {str(settings.database_path)!r}: {error}"
         ) from None
+    except MigrationError as error:
+        raise ConfigError("DATABASE_PATH", str(error)) from None
+
+
+async def _open_postgres(settings: Settings, stop: asyncio.Event) -> Database:
+    """Connect, retrying 1 s doubling to 30 s while the server is down or starting; a
+    refused login or a missing database is a settings error. `/healthz` answers 503
+    meanwhile (when METRICS_PORT is set); SIGTERM stops the waiting."""
+    url = settings.database_url
+    assert url is not None
+    shown = redact(url)
+    waiting = None
+    if settings.metrics_port is not None:
+        with contextlib.suppress(OSError):  # the port is checked again for the real server
+            waiting = await start_ops_server(
+                build_waiting_app(), settings.web_host, settings.metrics_port
+            )
+    delay = 1.0
+    try:
+        while True:
+            try:
+                return await _open_single_copy(url)
+            except (
+                asyncpg.InvalidAuthorizationSpecificationError,
+                asyncpg.InvalidCatalogNameError,
+            ) as error:
+                raise ConfigError("DATABASE_URL", f"{shown}: {error}") from None
+            except MigrationError as error:
+                raise ConfigError("DATABASE_URL", str(error)) from None
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning(
+                    "database %s unreachable (%s); retrying in %.0f s",
+                    shown,
+                    type(error).__name__,
+                    delay,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                raise DatabaseWaitStopped
+            delay = min(delay * 2, 30.0)
+    finally:
+        if waiting is not None:
+            await waiting.cleanup()
+
+
+async def _open_single_copy(url: str) -> Database:
+    """One copy per database, on PostgreSQL as on SQLite (SPEC 8b): two senders would
+    release each other's claimed rows at start-up, and two getUpdates loops conflict."""
+    database = await Database.open(url)
+    assert isinstance(database, PostgresDatabase)
+    if not await database.hold_copy_lock():
+        await database.close()
+        raise ConfigError(
+            "DATABASE_URL", "another newsbot is already running on this database; stop it first"
+        )
+    return database
+
+
+class DatabaseWaitStopped(Exception):
+    """SIGTERM came while the database was still unreachable at start-up."""
 
 
 async def seed_feeds(feeds: FeedRepository, specs: list[FeedSpec]) -> None:
@@ -283,8 +352,9 @@ async def assemble(
     catalogue: Catalogue,
     feed_specs: list[FeedSpec],
     resources: contextlib.AsyncExitStack,
+    stop: asyncio.Event,
 ) -> Parts:
-    database = await open_database(settings, resources)
+    database = await open_database(settings, resources, stop)
     resources.push_async_callback(database.close)
     feeds = FeedRepository(database)
     await seed_feeds(feeds, feed_specs)
@@ -396,7 +466,11 @@ async def main(settings: Settings) -> None:
     # Closed in reverse order: scheduler, poller, sender, ops server, HTTP, Bot session,
     # database.
     async with contextlib.AsyncExitStack() as resources:
-        parts = await assemble(settings, taxonomy, catalogue, feed_specs, resources)
+        try:
+            parts = await assemble(settings, taxonomy, catalogue, feed_specs, resources, stop)
+        except DatabaseWaitStopped:
+            log.info("stopped while waiting for the database")
+            return
         probe = None
         if settings.metrics_port is not None:
             probe = await serve_operations(settings, parts, CollectorRegistry(), resources)

@@ -40,6 +40,8 @@ class Settings:
     bot_token: str = field(repr=False)
     telegram_api_base: str = "https://api.telegram.org"
     database_path: Path = Path("data/newsbot.sqlite3")
+    # postgresql://...: the shared store (SPEC 8c); None: SQLite at database_path.
+    database_url: str | None = field(default=None, repr=False)
     admin_ids: frozenset[int] = frozenset()
     channel_ids: tuple[str, ...] = ()
     feeds_file: Path = DEFAULT_FEEDS_FILE
@@ -100,6 +102,25 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(name, f"expected an http(s) URL such as https://example.org, got {raw!r}")
     return raw.rstrip("/")
+
+
+def database_url(raw: str | None, name: str = "DATABASE_URL") -> str | None:
+    """A PostgreSQL URL, checked before any connection is tried. The message of a bad
+    one never repeats the password."""
+    if raw is None:
+        return None
+    example = "postgresql://user:password@host:5432/dbname"
+    parts = urlsplit(raw)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    database = parts.path.lstrip("/")
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(name, f"expected a URL such as {example}")
+    if not parts.hostname or not port_ok or not database or "/" in database:
+        raise ConfigError(name, f"expected host, port and database name as in {example}")
+    return raw
 
 
 def _file(env: Mapping[str, str], name: str, default: Path) -> Path:
@@ -193,6 +214,7 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         bot_token=token,
         telegram_api_base=_url(env, "TELEGRAM_API_BASE") or "https://api.telegram.org",
         database_path=Path(_text(env, "DATABASE_PATH") or "data/newsbot.sqlite3"),
+        database_url=database_url(_text(env, "DATABASE_URL")),
         admin_ids=_admin_ids(env),
         channel_ids=_channel_ids(env),
         feeds_file=_file(env, "FEEDS_FILE", DEFAULT_FEEDS_FILE),

@@ -7,15 +7,13 @@ but not fanned out (SPEC 7.1), and a reader matched several ways gets one row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from storage.channels import queue_article
-from storage.database import Database
+from storage.database import Connection, Database
+from storage.sql import Texts
 
 
 @dataclass(frozen=True)
@@ -84,12 +82,16 @@ WHERE c.active = 1 AND c.paused = 0 AND c.kind = 'private' AND c.digest_time IS 
     OR (s.kind = 'source' AND s.key = :source))
 """
 _FAN_OUT = (
-    "INSERT OR IGNORE INTO outbox (chat_id, article_id, created_at)"
-    " SELECT DISTINCT s.chat_id, :article_id, :now" + _MATCHING.format(mode="NULL")
+    "INSERT INTO outbox (chat_id, article_id, created_at)"
+    " SELECT DISTINCT s.chat_id, CAST(:article_id AS BIGINT), CAST(:now AS TEXT)"
+    + _MATCHING.format(mode="NULL")
+    + " ON CONFLICT DO NOTHING"
 )
 _FAN_OUT_DIGEST = (
-    "INSERT OR IGNORE INTO digest_items (chat_id, article_id)"
-    " SELECT DISTINCT s.chat_id, :article_id" + _MATCHING.format(mode="NOT NULL")
+    "INSERT INTO digest_items (chat_id, article_id)"
+    " SELECT DISTINCT s.chat_id, CAST(:article_id AS BIGINT)"
+    + _MATCHING.format(mode="NOT NULL")
+    + " ON CONFLICT DO NOTHING"
 )
 
 
@@ -147,9 +149,9 @@ class ArticleRepository:
         if not keys:
             return set()
         rows = await self._db.fetch_all(
-            "SELECT j.value FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM feed_items fi"
-            " WHERE fi.feed_id = ? AND fi.item_key = j.value)",
-            (json.dumps(list(keys)), feed_id),
+            "SELECT value FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM feed_items fi"
+            " WHERE fi.feed_id = ? AND fi.item_key = value)",
+            (Texts(keys), feed_id),
         )
         return {row[0] for row in rows}
 
@@ -162,7 +164,7 @@ class ArticleRepository:
             f"{_SELECT} AND a.article_id IN (SELECT article_id FROM article_topics"
             " WHERE topic_id IN (SELECT value FROM json_each(?)))"
             " ORDER BY a.article_id DESC LIMIT ?",
-            (json.dumps(list(topic_ids)), limit),
+            (Texts(topic_ids), limit),
         )
         return [_article(r) for r in rows]
 
@@ -172,7 +174,7 @@ class ArticleRepository:
             " JOIN feeds s ON s.feed_id = fi.feed_id"
             " WHERE s.name IN (SELECT value FROM json_each(?)))"
             " ORDER BY a.article_id DESC LIMIT ?",
-            (json.dumps(list(names)), limit),
+            (Texts(names), limit),
         )
         return [_article(r) for r in rows]
 
@@ -183,59 +185,54 @@ class ArticleRepository:
         return {row["feed_id"]: row["n"] for row in rows}
 
 
-async def _seen(conn: aiosqlite.Connection, feed_id: int, item_key: str) -> bool:
-    async with conn.execute(
+async def _seen(conn: Connection, feed_id: int, item_key: str) -> bool:
+    row = await conn.fetch_one(
         "SELECT 1 FROM feed_items WHERE feed_id = ? AND item_key = ?", (feed_id, item_key)
-    ) as cursor:
-        return await cursor.fetchone() is not None
+    )
+    return row is not None
 
 
-async def _same_story(conn: aiosqlite.Connection, item: Candidate, since: str) -> int | None:
+async def _same_story(conn: Connection, item: Candidate, since: str) -> int | None:
     """An article with the same canonical link, or the same title within the window."""
     if item.canonical_link:
-        async with conn.execute(
+        found = await conn.fetch_value(
             "SELECT article_id FROM articles WHERE canonical_link = ? LIMIT 1",
             (item.canonical_link,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row:
-            return int(row[0])
+        )
+        if found is not None:
+            return int(found)
     if item.title_key:
-        async with conn.execute(
+        found = await conn.fetch_value(
             "SELECT article_id FROM articles WHERE title_key = ? AND stored_at >= ? LIMIT 1",
             (item.title_key, since),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row:
-            return int(row[0])
+        )
+        if found is not None:
+            return int(found)
     return None
 
 
-async def _mark_pushed(conn: aiosqlite.Connection, article_id: int) -> bool:
+async def _mark_pushed(conn: Connection, article_id: int) -> bool:
     """True for the one caller that flips an unpushed article to pushed."""
-    cursor = await conn.execute(
+    changed = await conn.execute(
         "UPDATE articles SET pushed = 1 WHERE article_id = ? AND pushed = 0", (article_id,)
     )
-    changed = cursor.rowcount == 1
-    await cursor.close()
-    return changed
+    return changed == 1
 
 
-async def _map_item(
-    conn: aiosqlite.Connection, feed_id: int, item_key: str, article_id: int
-) -> None:
+async def _map_item(conn: Connection, feed_id: int, item_key: str, article_id: int) -> None:
     await conn.execute(
-        "INSERT OR IGNORE INTO feed_items (feed_id, item_key, article_id) VALUES (?, ?, ?)",
+        "INSERT INTO feed_items (feed_id, item_key, article_id) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (feed_id, item_key, article_id),
     )
 
 
 async def _insert(
-    conn: aiosqlite.Connection, feed_id: int, item: Candidate, stamp: str, pushed: bool
+    conn: Connection, feed_id: int, item: Candidate, stamp: str, pushed: bool
 ) -> int:
     published = item.published.isoformat(timespec="seconds") if item.published else None
     topics = sorted(item.topics)
-    async with conn.execute(
+    article_id = await conn.fetch_value(
         "INSERT INTO articles (feed_id, link, canonical_link, title, title_key, summary,"
         " published_at, stored_at, topics, pushed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " RETURNING article_id",
@@ -251,8 +248,7 @@ async def _insert(
             " ".join(topics),
             int(pushed),
         ),
-    ) as cursor:
-        article_id = int((await cursor.fetchone())[0])
+    )
     await conn.executemany(
         "INSERT INTO article_topics (topic_id, article_id) VALUES (?, ?)",
         [(topic, article_id) for topic in topics],
@@ -261,17 +257,15 @@ async def _insert(
 
 
 async def _fan_out(
-    conn: aiosqlite.Connection, article_id: int, item: Candidate, source_key: str, stamp: str
+    conn: Connection, article_id: int, item: Candidate, source_key: str, stamp: str
 ) -> int:
     """Outbox rows for instant readers (their count), digest items for digest readers."""
     params = {
         "article_id": article_id,
-        "topics": json.dumps(sorted(item.topics)),
-        "keywords": json.dumps(sorted(item.keywords)),
+        "topics": Texts(sorted(item.topics)),
+        "keywords": Texts(sorted(item.keywords)),
         "source": source_key,
     }
-    cursor = await conn.execute(_FAN_OUT, {**params, "now": stamp})
-    count = cursor.rowcount
-    await cursor.close()
-    await (await conn.execute(_FAN_OUT_DIGEST, params)).close()
+    count = await conn.execute(_FAN_OUT, {**params, "now": stamp})
+    await conn.execute(_FAN_OUT_DIGEST, params)
     return count

@@ -7,16 +7,14 @@ priority above ordinary articles, so the sender drains them first.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from storage.channels import queue_article
-from storage.database import Database
+from storage.database import Connection, Database
 from storage.outbox import queue_message
+from storage.sql import Texts
 
 BREAKING_PRIORITY = 10
 
@@ -100,8 +98,15 @@ WHERE c.target = 1 AND c.active = 1 AND c.paused = 0 AND c.kind != 'private'
 """
 
 
+# The columns an item's outbox rows take from its parameters (typed for PostgreSQL).
+_VALUES = (
+    "SELECT c.chat_id, CAST(:article_id AS BIGINT), CAST(:priority AS INTEGER),"
+    " CAST(:now AS TEXT)"
+)
+
+
 def _params(topics: Sequence[str]) -> dict[str, object]:
-    return {"everyone": int(not topics), "topics": json.dumps(sorted(set(topics)))}
+    return {"everyone": int(not topics), "topics": Texts(sorted(set(topics)))}
 
 
 class BreakingRepository:
@@ -118,33 +123,30 @@ class BreakingRepository:
         """(readers, channels) an item with these topics would reach now."""
         params = _params(topics)
         channels = _FILTERED_CHANNELS if topics else _OPEN_CHANNELS
-        async with self._db.connection.execute(f"SELECT count(*) {_READERS}", params) as cur:
-            readers = (await cur.fetchone())[0]
-        async with self._db.connection.execute(f"SELECT count(*) {channels}", params) as cur:
-            targets = (await cur.fetchone())[0]
+        readers = await self._db.fetch_value(f"SELECT count(*) {_READERS}", params)
+        targets = await self._db.fetch_value(f"SELECT count(*) {channels}", params)
         return int(readers), int(targets)
 
     async def create(
         self, editor_id: int, text: str, topics: Sequence[str], now: datetime
     ) -> Breaking:
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "INSERT INTO breaking (editor_id, text, topics, created_at) VALUES (?, ?, ?, ?)"
                 " RETURNING *",
                 (editor_id, text, " ".join(topics), _stamp(now)),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         return _breaking(row)
 
     async def close_draft(self, breaking_id: int, editor_id: int, status: str) -> bool:
         """Draft -> cancelled/expired, once: a second press finds no draft."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            closed = await conn.execute(
                 "UPDATE breaking SET status = ? WHERE breaking_id = ? AND editor_id = ?"
                 " AND status = 'draft'",
                 (status, breaking_id, editor_id),
             )
-            return cursor.rowcount == 1
+            return closed == 1
 
     async def send(
         self,
@@ -161,12 +163,11 @@ class BreakingRepository:
         not a draft any more (a second press) or older than `created_after`."""
         stamp = _stamp(now)
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "UPDATE breaking SET status = 'sent', sent_at = ? WHERE breaking_id = ?"
                 " AND editor_id = ? AND status = 'draft' AND created_at >= ? RETURNING topics",
                 (stamp, breaking_id, editor_id, _stamp(created_after)),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 return None
             topics = row["topics"].split()
@@ -177,29 +178,26 @@ class BreakingRepository:
             )
             params = {**_params(topics), "article_id": article_id, "now": stamp}
             params["priority"] = BREAKING_PRIORITY
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO outbox (chat_id, article_id, priority, created_at)"
-                f" SELECT c.chat_id, :article_id, :priority, :now {_READERS}",
+            queued = await conn.execute(
+                f"INSERT INTO outbox (chat_id, article_id, priority, created_at) {_VALUES}"
+                f" {_READERS} ON CONFLICT DO NOTHING",
                 params,
             )
-            queued = cursor.rowcount
-            await cursor.close()
             if topics:
                 queued += await queue_article(
                     conn, article_id, topics, stamp, priority=BREAKING_PRIORITY
                 )
             else:
-                cursor = await conn.execute(
-                    "INSERT OR IGNORE INTO outbox (chat_id, article_id, priority, created_at)"
-                    f" SELECT c.chat_id, :article_id, :priority, :now {_OPEN_CHANNELS}",
+                queued += await conn.execute(
+                    f"INSERT INTO outbox (chat_id, article_id, priority, created_at) {_VALUES}"
+                    f" {_OPEN_CHANNELS} ON CONFLICT DO NOTHING",
                     params,
                 )
-                queued += cursor.rowcount
-                await cursor.close()
         return queued
 
     async def delivery(self, article_id: int) -> Delivery:
-        return await _delivery(self._db.connection, article_id)
+        rows = await self._db.fetch_all(_DELIVERY, (article_id,))
+        return _delivery_of(rows)
 
     async def finished_unreported(self) -> list[Breaking]:
         """Sent items with no row left to send whose editor has no report yet."""
@@ -221,23 +219,21 @@ class BreakingRepository:
         `send()`'s item, marked sent before its rows exist, is never reported early."""
         stamp = _stamp(now)
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "UPDATE breaking SET reported_at = ? WHERE breaking_id = ?"
                 " AND status = 'sent' AND reported_at IS NULL AND article_id IS NOT NULL"
                 " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.article_id = breaking.article_id"
                 " AND o.status IN ('pending', 'sending')) RETURNING *",
                 (stamp, breaking_id),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 return False
             item = _breaking(row)
             assert item.article_id is not None
             text = report(item, await _delivery(conn, item.article_id))
-            async with conn.execute(
+            known = await conn.fetch_one(
                 "SELECT 1 FROM chats WHERE chat_id = ?", (item.editor_id,)
-            ) as cursor:
-                known = await cursor.fetchone()
+            )
             if known is not None:
                 await queue_message(conn, item.editor_id, text, stamp, priority=BREAKING_PRIORITY)
         return True
@@ -261,12 +257,11 @@ class BreakingRepository:
         returns how many rows are still waiting."""
         stamp = _stamp(now)
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "UPDATE breaking SET text = ?, corrected_at = ? WHERE breaking_id = ?"
                 " RETURNING article_id",
                 (text, stamp, breaking_id),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             article_id = row["article_id"]
             await conn.execute(
                 "UPDATE articles SET title = ?, summary = ? WHERE article_id = ?",
@@ -279,12 +274,11 @@ class BreakingRepository:
         it out of every listing; None when it was recalled already (one UPDATE decides,
         so two /recall at once cannot both proceed)."""
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "UPDATE breaking SET recalled_at = ? WHERE breaking_id = ?"
                 " AND recalled_at IS NULL AND article_id IS NOT NULL RETURNING article_id",
                 (_stamp(now), breaking_id),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 return None
             # Out of topic listings and keyword searches (/latest) too; the article row
@@ -295,13 +289,11 @@ class BreakingRepository:
             await conn.execute(
                 "UPDATE articles SET recalled = 1 WHERE article_id = ?", (row["article_id"],)
             )
-            cursor = await conn.execute(
+            dropped = await conn.execute(
                 "UPDATE outbox SET status = 'dropped', last_error = 'recalled by the editor'"
                 " WHERE article_id = ? AND status IN ('pending', 'sending')",
                 (row["article_id"],),
             )
-            dropped = cursor.rowcount
-            await cursor.close()
             return dropped
 
     async def copy_deleted(self, outbox_id: int) -> None:
@@ -315,12 +307,15 @@ class BreakingRepository:
             )
 
 
-async def _delivery(conn: aiosqlite.Connection, article_id: int) -> Delivery:
-    async with conn.execute(
-        "SELECT status, count(*) AS n FROM outbox WHERE article_id = ? GROUP BY status",
-        (article_id,),
-    ) as cursor:
-        found = {row["status"]: row["n"] for row in await cursor.fetchall()}
+_DELIVERY = "SELECT status, count(*) AS n FROM outbox WHERE article_id = ? GROUP BY status"
+
+
+async def _delivery(conn: Connection, article_id: int) -> Delivery:
+    return _delivery_of(await conn.fetch_all(_DELIVERY, (article_id,)))
+
+
+def _delivery_of(rows: Sequence) -> Delivery:
+    found = {row["status"]: row["n"] for row in rows}
     return Delivery(
         sent=found.get("sent", 0),
         blocked=found.get("dropped", 0),
@@ -329,28 +324,27 @@ async def _delivery(conn: aiosqlite.Connection, article_id: int) -> Delivery:
     )
 
 
-async def _waiting(conn: aiosqlite.Connection, article_id: int) -> int:
-    async with conn.execute(
+async def _waiting(conn: Connection, article_id: int) -> int:
+    waiting = await conn.fetch_value(
         "SELECT count(*) FROM outbox WHERE article_id = ? AND status IN ('pending', 'sending')",
         (article_id,),
-    ) as cursor:
-        return int((await cursor.fetchone())[0])
+    )
+    return int(waiting)
 
 
 async def _insert_article(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     breaking_id: int,
     title: str,
     summary: str,
     topics: Sequence[str],
     stamp: str,
 ) -> int:
-    async with conn.execute(
+    article_id = await conn.fetch_value(
         "INSERT INTO articles (feed_id, title, title_key, summary, published_at, stored_at,"
         " topics, pushed) VALUES (NULL, ?, ?, ?, ?, ?, ?, 1) RETURNING article_id",
         (title, f"breaking:{breaking_id}", summary, stamp, stamp, " ".join(topics)),
-    ) as cursor:
-        article_id = int((await cursor.fetchone())[0])
+    )
     await conn.executemany(
         "INSERT INTO article_topics (topic_id, article_id) VALUES (?, ?)",
         [(topic, article_id) for topic in topics],

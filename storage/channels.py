@@ -8,14 +8,12 @@ article, exactly like readers' rows (SPEC 7.1).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from storage.database import Database, utcnow
+from storage.database import Connection, Database, utcnow
+from storage.sql import Texts
 
 TARGET_KINDS = ("group", "supergroup", "channel")
 
@@ -43,19 +41,20 @@ class Channel:
 # article without topics goes nowhere: a channel "of all topics" carries the agency's
 # subjects, not every item of a general news feed.
 _QUEUE = """
-INSERT OR IGNORE INTO outbox (chat_id, article_id, priority, created_at)
-SELECT c.chat_id, :article_id, :priority, :now
+INSERT INTO outbox (chat_id, article_id, priority, created_at)
+SELECT c.chat_id, CAST(:article_id AS BIGINT), CAST(:priority AS INTEGER), CAST(:now AS TEXT)
 FROM chats c
 WHERE c.target = 1 AND c.active = 1 AND c.paused = 0 AND c.kind != 'private'
   AND EXISTS (SELECT 1 FROM json_each(:topics))
   AND (NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.chat_id = c.chat_id AND s.kind = 'topic')
        OR EXISTS (SELECT 1 FROM subscriptions s WHERE s.chat_id = c.chat_id AND s.kind = 'topic'
                   AND s.key IN (SELECT value FROM json_each(:topics))))
+ON CONFLICT DO NOTHING
 """
 
 
 async def queue_article(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     article_id: int,
     topics: Sequence[str],
     now: datetime | str,
@@ -67,17 +66,15 @@ async def queue_article(
     Runs on the caller's open connection, inside its transaction (e.g. the one of
     `ArticleRepository.store` or of an editor's post); it never commits."""
     stamp = now if isinstance(now, str) else now.isoformat(timespec="seconds")
-    cursor = await conn.execute(
+    count = await conn.execute(
         _QUEUE,
         {
             "article_id": article_id,
             "priority": priority,
             "now": stamp,
-            "topics": json.dumps(sorted(set(topics))),
+            "topics": Texts(sorted(set(topics))),
         },
     )
-    count = cursor.rowcount
-    await cursor.close()
     return count
 
 
@@ -114,8 +111,8 @@ class ChannelRepository:
                 "INSERT INTO chats (chat_id, kind, language, title, username, thread_id, target,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
                 " ON CONFLICT (chat_id) DO UPDATE SET kind = excluded.kind,"
-                " title = coalesce(excluded.title, title),"
-                " username = coalesce(excluded.username, username),"
+                " title = coalesce(excluded.title, chats.title),"
+                " username = coalesce(excluded.username, chats.username),"
                 " thread_id = excluded.thread_id, target = 1, active = 1,"
                 " updated_at = excluded.updated_at",
                 (chat_id, kind, language, title, username, thread_id, now, now),
@@ -125,8 +122,8 @@ class ChannelRepository:
                     "DELETE FROM subscriptions WHERE chat_id = ? AND kind = 'topic'", (chat_id,)
                 )
                 await conn.executemany(
-                    "INSERT OR IGNORE INTO subscriptions (chat_id, kind, value, key, created_at)"
-                    " VALUES (?, 'topic', ?, ?, ?)",
+                    "INSERT INTO subscriptions (chat_id, kind, value, key, created_at)"
+                    " VALUES (?, 'topic', ?, ?, ?) ON CONFLICT DO NOTHING",
                     [(chat_id, topic, topic, now) for topic in sorted(set(topics))],
                 )
         channel = await self.get(chat_id)
@@ -155,7 +152,7 @@ class ChannelRepository:
         ref = ref.strip()
         if ref.startswith("@"):
             row = await self._db.fetch_one(
-                f"{_SELECT} WHERE c.target = 1 AND c.username = ? COLLATE NOCASE"
+                f"{_SELECT} WHERE c.target = 1 AND lower(c.username) = lower(?)"
                 " GROUP BY c.chat_id",
                 (ref[1:],),
             )
@@ -170,11 +167,11 @@ class ChannelRepository:
 
         The chat row stays (sent rows reference it)."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            removed = await conn.execute(
                 "UPDATE chats SET target = 0, updated_at = ? WHERE chat_id = ? AND target = 1",
                 (utcnow(), chat_id),
             )
-            if cursor.rowcount != 1:
+            if removed != 1:
                 return False
             await conn.execute(
                 "DELETE FROM subscriptions WHERE chat_id = ? AND kind = 'topic'", (chat_id,)

@@ -51,12 +51,12 @@ class ChatRepository:
         """Create the chat, or re-activate it keeping its settings; returns (chat, created)."""
         now = utcnow()
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            inserted = await conn.execute(
                 "INSERT INTO chats (chat_id, kind, language, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (chat_id) DO NOTHING",
                 (chat_id, kind, language, now, now),
             )
-            created = cursor.rowcount == 1
+            created = inserted == 1
             if not created:
                 await conn.execute(
                     "UPDATE chats SET active = 1, updated_at = ? WHERE chat_id = ? AND active = 0",
@@ -69,12 +69,12 @@ class ChatRepository:
     async def _set(self, chat_id: int, column: str, value: object) -> bool:
         """Set one column; True when the stored value changed."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 f"UPDATE chats SET {column} = ?, updated_at = ?"
                 f" WHERE chat_id = ? AND {column} != ?",
                 (value, utcnow(), chat_id, value),
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     async def set_language(self, chat_id: int, language: str) -> bool:
         return await self._set(chat_id, "language", language)

@@ -8,15 +8,13 @@ topic. It never queues anything: a correction is not news, and nothing is sent t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from storage.articles import Article, article_by_id
-from storage.database import Database
+from storage.database import Database, Row
+from storage.sql import Texts
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
 
-def _correction(row: aiosqlite.Row) -> Correction:
+def _correction(row: Row) -> Correction:
     return Correction(
         article_id=row["article_id"],
         editor_id=row["editor_id"],
@@ -87,11 +85,10 @@ class CorrectionRepository:
         nothing else that matches it: no remaining topic, no source of it, none of
         `keywords` (the readers' keyword keys its stored text matches)."""
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "SELECT topics FROM articles WHERE article_id = ? AND recalled = 0",
                 (article_id,),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 return None
             before = _split(row["topics"])
@@ -113,12 +110,12 @@ class CorrectionRepository:
             if removed:
                 # Source keys are case-folded in Python, as the poller does: SQLite's
                 # lower() leaves Cyrillic feed names alone.
-                async with conn.execute(
+                rows = await conn.fetch_all(
                     "SELECT f.name FROM feed_items fi JOIN feeds f ON f.feed_id = fi.feed_id"
                     " WHERE fi.article_id = ?",
                     (article_id,),
-                ) as cursor:
-                    sources = sorted({r["name"].casefold() for r in await cursor.fetchall()})
+                )
+                sources = sorted({r["name"].casefold() for r in rows})
                 # Only readers who follow a removed topic can lose the article, and only
                 # when nothing else of theirs matches it. Categories and a duplicate's text
                 # are not stored, so a keyword that matched only there is not seen here.
@@ -129,10 +126,10 @@ class CorrectionRepository:
                     f" AND chat_id NOT IN ({_STILL_MATCHING})",
                     {
                         "article_id": article_id,
-                        "removed": json.dumps(removed),
-                        "topics": json.dumps(after),
-                        "keywords": json.dumps(sorted(keywords)),
-                        "sources": json.dumps(sources),
+                        "removed": Texts(removed),
+                        "topics": Texts(after),
+                        "keywords": Texts(sorted(keywords)),
+                        "sources": Texts(sources),
                     },
                 )
             await conn.execute(

@@ -1,112 +1,136 @@
-"""One aiosqlite connection per process: WAL mode, foreign keys, numbered migrations.
+"""The database the repositories share: one interface, a SQLite and a PostgreSQL backend.
 
-SQLite allows one writer at a time, and aiosqlite serialises statements on a single
-connection anyway, so writes go through `transaction()`, which holds an asyncio lock for
-the few statements of one short transaction (the datasette pattern). Reads need no lock.
+Repositories see `Database` (reads, one-statement writes, `transaction()`) and, inside a
+transaction, `Connection`; both take the one SQL spelling of storage/sql.py. Writes are
+serialised within a process on both backends (an asyncio lock around each short
+transaction): the repositories' read-then-write steps assume one writer at a time, as
+SQLite gives it. Between processes on PostgreSQL, row locks and `FOR UPDATE SKIP LOCKED`
+keep two copies apart.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
-import logging
-import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
+from typing import Any
 
-import aiosqlite
+import asyncpg
 
-log = logging.getLogger(__name__)
+from storage.sql import Params
 
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# sqlite3.Row or asyncpg.Record: both read by column name and by position.
+Row = Any
+
+
+class StorageSkipped(RuntimeError):
+    """Raised by a caller that skips its writes after one already failed this round."""
+
+
+# What a failing database raises, whichever backend: callers that must survive a bad
+# moment (the poller) catch these. Not OSError: a feed's network error is one too.
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    StorageSkipped,
+)
 
 
 def utcnow() -> str:
-    """Timestamps are stored as ISO 8601 UTC text: sortable and readable in the sqlite shell."""
+    """Timestamps are stored as ISO 8601 UTC text on both backends: sortable, readable in
+    either shell, and compared the same way by both."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """The shipped migrations as (version, file name, SQL), in order."""
-    found = []
-    for entry in resources.files("storage.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    versions = [version for version, _, _ in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations must be numbered 0001, 0002, ... without gaps: {versions}")
-    return found
+class Connection(abc.ABC):
+    """A connection inside an open transaction."""
+
+    dialect: str
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the rows it changed."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
 
 
-class Database:
-    """The application's connection; repositories take it as their only dependency."""
+class Database(abc.ABC):
+    """The application's database; repositories take it as their only dependency."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self.connection = connection
+    dialect: str
+
+    def __init__(self) -> None:
         self._write_lock = asyncio.Lock()
 
-    @classmethod
-    async def open(cls, path: Path) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        connection.row_factory = aiosqlite.Row
-        try:
-            await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute("PRAGMA synchronous = NORMAL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute("PRAGMA busy_timeout = 5000")
-            database = cls(connection)
-            await database.migrate()
-        except BaseException:
-            await connection.close()
-            raise
-        return database
+    @staticmethod
+    async def open(target: Path | str, **options: Any) -> Database:
+        """A `postgresql://` URL opens PostgreSQL; anything else is a SQLite file path.
+        Migrations are applied (and checked) before it is returned."""
+        text = str(target)
+        if text.startswith(("postgresql://", "postgres://")):
+            from storage.postgres import PostgresDatabase
 
-    async def close(self) -> None:
-        await self.connection.close()
+            return await PostgresDatabase.connect(text, **options)
+        from storage.sqlite import SqliteDatabase
+
+        return await SqliteDatabase.connect(Path(target))
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """One statement in a transaction of its own; returns the rows it changed."""
+        async with self.transaction() as conn:
+            return await conn.execute(sql, params)
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A short write transaction: committed on success, rolled back on any error."""
+
+    @abc.abstractmethod
+    async def migrate(self) -> int:
+        """Check the applied migrations and apply the missing ones; the schema version."""
 
     async def schema_version(self) -> int:
-        async with self.connection.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self.applied_migrations()
+        return max((version for version, _, _ in rows), default=0)
 
-    async def migrate(self) -> int:
-        """Apply every migration newer than `PRAGMA user_version`, each in its own transaction."""
-        current = await self.schema_version()
-        for version, name, sql in migrations():
-            if version <= current:
-                continue
-            log.info("applying migration %s", name)
-            # executescript() commits first; the script carries its own transaction.
-            await self.connection.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
-            current = version
-        return current
+    async def applied_migrations(self) -> list[tuple[int, str, str]]:
+        """(version, name, checksum) of every applied migration, in order."""
+        rows = await self.fetch_all(
+            "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
+        )
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A short write transaction: committed on success, rolled back on any error."""
-        async with self._write_lock:
-            try:
-                # Inside the try: a task cancelled while BEGIN runs must still roll back,
-                # or the connection stays in a transaction and every later one fails.
-                await self.connection.execute("BEGIN IMMEDIATE")
-                yield self.connection
-            except BaseException:
-                if self.connection.in_transaction:
-                    await self.connection.rollback()
-                raise
-            await self.connection.commit()
+    async def tables(self) -> list[str]:
+        """The application's tables (migrate-db copies and counts them)."""
+        return sorted(await self._table_names())
 
-    async def fetch_all(self, sql: str, params: tuple = ()) -> list[aiosqlite.Row]:
-        async with self.connection.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-
-    async def fetch_one(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
-        async with self.connection.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+    @abc.abstractmethod
+    async def _table_names(self) -> Sequence[str]: ...

@@ -90,22 +90,20 @@ class FeedRepository:
         async with self._db.transaction() as conn:
             candidate, suffix = name, 1
             while True:
-                async with conn.execute(
-                    "SELECT url FROM feeds WHERE name = ? COLLATE NOCASE", (candidate,)
-                ) as cursor:
-                    owner = await cursor.fetchone()
+                owner = await conn.fetch_one(
+                    "SELECT url FROM feeds WHERE lower(name) = lower(?)", (candidate,)
+                )
                 if owner is None or owner["url"] == url:
                     break
                 suffix += 1
                 candidate = f"{name}-{suffix}"
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "INSERT INTO feeds (url, name, encoding, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (url) DO UPDATE"
                 " SET name = excluded.name, encoding = excluded.encoding"
                 " RETURNING *",
                 (url, candidate, encoding, utcnow()),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         return _feed(row)
 
     async def record_success(
@@ -134,12 +132,11 @@ class FeedRepository:
     async def record_failure(self, feed_id: int, *, now: str, error: str, next_poll_at: str) -> int:
         """Count one more consecutive failure; returns the new count."""
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
                 " failures = failures + 1, next_poll_at = ? WHERE feed_id = ? RETURNING failures",
                 (now, error[:500], now, next_poll_at, feed_id),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         return int(row[0]) if row else 0
 
     async def find_by_url(self, url: str) -> Feed | None:
@@ -149,5 +146,5 @@ class FeedRepository:
     async def delete(self, feed_id: int) -> bool:
         """Forget a feed; its articles stay (their feed_id becomes NULL)."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute("DELETE FROM feeds WHERE feed_id = ?", (feed_id,))
-            return cursor.rowcount == 1
+            deleted = await conn.execute("DELETE FROM feeds WHERE feed_id = ?", (feed_id,))
+            return deleted == 1

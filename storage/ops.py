@@ -27,7 +27,8 @@ class OpsRepository:
 
     async def figures(self) -> OpsFigures:
         feeds = await self._db.fetch_one(
-            "SELECT coalesce(sum(failures = 0), 0) AS ok, coalesce(sum(failures > 0), 0) AS bad"
+            "SELECT count(*) FILTER (WHERE failures = 0) AS ok,"
+            " count(*) FILTER (WHERE failures > 0) AS bad"
             " FROM feeds"
         )
         articles = await self._db.fetch_one("SELECT count(*) FROM articles")

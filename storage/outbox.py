@@ -13,16 +13,14 @@ transaction: the sender's throughput is bound by Telegram, not by SQLite round t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.schedule import is_quiet, parse_time
-from storage.database import Database
+from storage.database import Connection, Database
+from storage.sql import Ints
 
 STATUSES = ("pending", "sending", "sent", "failed", "dropped")
 
@@ -84,6 +82,8 @@ Outcome = Sent | Retry | Failed
 
 # The redundant `status IN (...)` term lets SQLite use the partial index `outbox_queue`
 # (it cannot infer it from `status = 'pending'`); without it every claim scans the table.
+# On PostgreSQL the rows are locked as they are read, skipping rows another copy holds:
+# two senders can never claim the same row.
 _CLAIM = """
 SELECT o.outbox_id, o.chat_id, o.article_id, o.text, o.silent, o.priority, o.attempts,
        c.kind AS chat_kind, c.language, c.thread_id, c.active, c.paused, c.target,
@@ -98,6 +98,7 @@ WHERE o.status IN ('pending', 'sending') AND o.status = 'pending'
 ORDER BY o.priority DESC, o.outbox_id
 LIMIT :limit
 """
+_SKIP_LOCKED = {"postgresql": " FOR UPDATE OF o SKIP LOCKED", "sqlite": ""}
 
 
 def _deliverable(row) -> bool:
@@ -160,22 +161,21 @@ class OutboxRepository:
             while len(live) < limit:
                 wanted = limit - len(live)
                 params = {"now": _stamp(now), "limit": wanted}
-                async with conn.execute(_CLAIM, params) as cursor:
-                    found = await cursor.fetchall()
+                found = await conn.fetch_all(_CLAIM + _SKIP_LOCKED[conn.dialect], params)
                 usable = [r for r in found if _deliverable(r)]
                 gone = [r["outbox_id"] for r in found if not _deliverable(r)]
                 if usable:
                     await conn.execute(
                         "UPDATE outbox SET status = 'sending'"
                         " WHERE outbox_id IN (SELECT value FROM json_each(?))",
-                        (json.dumps([r["outbox_id"] for r in usable]),),
+                        (Ints(r["outbox_id"] for r in usable),),
                     )
                 if gone:
                     await conn.execute(
                         "UPDATE outbox SET status = 'dropped',"
                         " last_error = 'chat inactive, paused or no longer a target'"
                         " WHERE outbox_id IN (SELECT value FROM json_each(?))",
-                        (json.dumps(gone),),
+                        (Ints(gone),),
                     )
                 live.extend(usable)
                 if len(found) < wanted:  # the due queue is empty
@@ -237,12 +237,11 @@ class OutboxRepository:
         if not ids:
             return 0
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
                 " AND outbox_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(ids),),
+                (Ints(ids),),
             )
-            return cursor.rowcount
 
     async def release_in_flight(self) -> int:
         """At start-up: rows a crash left in `sending` go back to pending (SPEC 7.4).
@@ -250,20 +249,18 @@ class OutboxRepository:
         Call it before the sender starts and never while one runs: it cannot tell a
         crashed send from a live one."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
             )
-            return cursor.rowcount
 
     async def drop_chat(self, chat_id: int, reason: str) -> int:
         """Every pending or in-flight row of a chat becomes `dropped` (blocked, kicked...)."""
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "UPDATE outbox SET status = 'dropped', last_error = ?"
                 " WHERE chat_id = ? AND status IN ('pending', 'sending')",
                 (_error(reason), chat_id),
             )
-            return cursor.rowcount
 
     async def move_chat(self, old_id: int, new_id: int, now: datetime) -> None:
         """A group became a supergroup (`migrate_to_chat_id`): it keeps its settings,
@@ -274,10 +271,10 @@ class OutboxRepository:
         into it and deleted."""
         stamp = _stamp(now)
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            rows = await conn.fetch_all(
                 "SELECT chat_id FROM chats WHERE chat_id IN (?, ?)", (old_id, new_id)
-            ) as cursor:
-                known = {row[0] for row in await cursor.fetchall()}
+            )
+            known = {row[0] for row in rows}
             if old_id not in known:  # moved already (two sends learned it at once)
                 return
             if new_id not in known:
@@ -289,19 +286,32 @@ class OutboxRepository:
                 return
             await conn.execute(
                 "UPDATE chats SET kind = 'supergroup', updated_at = :now,"
-                " target = max(target, (SELECT o.target FROM chats o WHERE o.chat_id = :old)),"
+                " target = CASE WHEN target = 1 THEN 1"
+                " ELSE (SELECT o.target FROM chats o WHERE o.chat_id = :old) END,"
                 " title = coalesce(title, (SELECT o.title FROM chats o WHERE o.chat_id = :old)),"
                 " username = coalesce(username,"
                 " (SELECT o.username FROM chats o WHERE o.chat_id = :old))"
                 " WHERE chat_id = :new",
                 {"now": stamp, "old": old_id, "new": new_id},
             )
+            # What the new chat has already stays; the rest moves over (the portable
+            # form of UPDATE OR IGNORE: what would collide is deleted first).
             await conn.execute(
-                "UPDATE OR IGNORE subscriptions SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
+                "DELETE FROM subscriptions WHERE chat_id = :old AND EXISTS (SELECT 1"
+                " FROM subscriptions n WHERE n.chat_id = :new AND n.kind = subscriptions.kind"
+                " AND n.key = subscriptions.key)",
+                {"old": old_id, "new": new_id},
             )
             await conn.execute(
-                "UPDATE OR IGNORE outbox SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
+                "UPDATE subscriptions SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
             )
+            await conn.execute(
+                "DELETE FROM outbox WHERE chat_id = :old AND article_id IS NOT NULL"
+                " AND EXISTS (SELECT 1 FROM outbox n WHERE n.chat_id = :new"
+                " AND n.article_id = outbox.article_id)",
+                {"old": old_id, "new": new_id},
+            )
+            await conn.execute("UPDATE outbox SET chat_id = ? WHERE chat_id = ?", (new_id, old_id))
             await conn.execute("DELETE FROM chats WHERE chat_id = ?", (old_id,))
 
     async def counts(self) -> dict[str, int]:
@@ -319,7 +329,7 @@ class OutboxRepository:
 
 
 async def queue_message(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     chat_id: int,
     text: str,
     now: datetime | str,
@@ -331,17 +341,16 @@ async def queue_message(
 
     Runs on the caller's open connection, inside its transaction; it never commits."""
     stamp = now if isinstance(now, str) else _stamp(now)
-    async with conn.execute(
+    outbox_id = await conn.fetch_value(
         "INSERT INTO outbox (chat_id, text, silent, priority, created_at)"
         " VALUES (?, ?, ?, ?, ?) RETURNING outbox_id",
         (chat_id, text, int(silent), priority, stamp),
-    ) as cursor:
-        row = await cursor.fetchone()
-    return int(row[0])
+    )
+    return int(outbox_id)
 
 
 async def queue_messages(
-    conn: aiosqlite.Connection, messages: Sequence[tuple[int, str]], now: datetime | str
+    conn: Connection, messages: Sequence[tuple[int, str]], now: datetime | str
 ) -> None:
     """Many `(chat_id, text)` rows at once, like `queue_message()` (digests: one statement
     for a whole batch of readers). Inside the caller's transaction; it never commits."""

@@ -31,12 +31,12 @@ class RoleRepository:
                     " VALUES (?, 'private', 'en', 0, ?, ?) ON CONFLICT (chat_id) DO NOTHING",
                     (user_id, now, now),
                 )
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "UPDATE chats SET role = ?, updated_at = ? WHERE chat_id = ? AND kind = 'private'"
                 " AND role != ?",
                 (role, now, user_id, role),
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     async def editors(self) -> list[int]:
         rows = await self._db.fetch_all(

@@ -8,13 +8,13 @@ either left everything as it was (the digest goes on the next run) or queued it 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from storage.database import Database, utcnow
 from storage.outbox import queue_messages
+from storage.sql import Ints
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,10 @@ class DigestArticle:
 # language, topic ids the reader follows, articles newest first -> message texts
 Render = Callable[[str, frozenset[str], Sequence[DigestArticle]], list[str]]
 
-# Of the readers given as [[chat_id, local date], ...]: those still on a digest whose
-# day is not done yet.
-_UNDONE = """
-SELECT c.chat_id, c.language, c.active, c.paused, json_extract(j.value, '$[1]') AS day
-FROM json_each(:due) j JOIN chats c ON c.chat_id = json_extract(j.value, '$[0]')
-WHERE c.digest_time IS NOT NULL AND c.last_digest_on IS NOT json_extract(j.value, '$[1]')
+# Of the readers given: those still on a digest (their day is checked by the caller).
+_ON_DIGEST = """
+SELECT chat_id, language, active, paused, last_digest_on FROM chats
+WHERE digest_time IS NOT NULL AND chat_id IN (SELECT value FROM json_each(:chats))
 """
 _ITEMS = """
 SELECT d.chat_id, a.article_id, a.title, a.link, a.topics
@@ -85,14 +83,12 @@ class ScheduleRepository:
                 "UPDATE chats SET digest_time = NULL, updated_at = ? WHERE chat_id = ?",
                 (stamp, chat_id),
             )
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO outbox (chat_id, article_id, created_at)"
-                " SELECT chat_id, article_id, ? FROM digest_items WHERE chat_id = ?"
-                " ORDER BY article_id",
+            moved = await conn.execute(
+                "INSERT INTO outbox (chat_id, article_id, created_at)"
+                " SELECT chat_id, article_id, CAST(? AS TEXT) FROM digest_items WHERE chat_id = ?"
+                " ORDER BY article_id ON CONFLICT DO NOTHING",
                 (stamp, chat_id),
             )
-            moved = cursor.rowcount
-            await cursor.close()
             await conn.execute("DELETE FROM digest_items WHERE chat_id = ?", (chat_id,))
         return moved
 
@@ -127,28 +123,26 @@ class ScheduleRepository:
             return {}
         stamp = now.isoformat(timespec="seconds")
         async with self._db.transaction() as conn:
-            async with conn.execute(_UNDONE, {"due": json.dumps(list(due))}) as cursor:
-                chats = {row["chat_id"]: row for row in await cursor.fetchall()}
+            days = dict(due)
+            rows = await conn.fetch_all(_ON_DIGEST, {"chats": Ints(days)})
+            chats = {r["chat_id"]: r for r in rows if r["last_digest_on"] != days[r["chat_id"]]}
             if not chats:
                 return {}
             await conn.executemany(
                 "UPDATE chats SET last_digest_on = ? WHERE chat_id = ?",
-                [(row["day"], chat_id) for chat_id, row in chats.items()],
+                [(days[chat_id], chat_id) for chat_id in chats],
             )
-            ids = {"chats": json.dumps(list(chats))}
+            ids = {"chats": Ints(chats)}
             kept: dict[int, list[DigestArticle]] = {}
-            async with conn.execute(_ITEMS, ids) as cursor:
-                for r in await cursor.fetchall():
-                    kept.setdefault(r["chat_id"], []).append(
-                        DigestArticle(
-                            r["article_id"], r["title"], r["link"], tuple(r["topics"].split())
-                        )
-                    )
+            for r in await conn.fetch_all(_ITEMS, ids):
+                article = DigestArticle(
+                    r["article_id"], r["title"], r["link"], tuple(r["topics"].split())
+                )
+                kept.setdefault(r["chat_id"], []).append(article)
             followed: dict[int, set[str]] = {}
             if kept:
-                async with conn.execute(_FOLLOWED, ids) as cursor:
-                    for r in await cursor.fetchall():
-                        followed.setdefault(r["chat_id"], set()).add(r["key"])
+                for r in await conn.fetch_all(_FOLLOWED, ids):
+                    followed.setdefault(r["chat_id"], set()).add(r["key"])
             sent = dict.fromkeys(chats, 0)
             messages: list[tuple[int, str]] = []
             for chat_id, articles in kept.items():
@@ -163,6 +157,6 @@ class ScheduleRepository:
             if kept:
                 await conn.execute(
                     "DELETE FROM digest_items WHERE chat_id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(list(kept)),),
+                    (Ints(kept),),
                 )
         return sent

@@ -29,9 +29,9 @@ class StatsRepository:
         """`day_start`: the UTC stamp of local midnight (TIMEZONE), for articles today."""
         readers = await self._db.fetch_one(
             "SELECT count(*) AS total,"
-            " coalesce(sum(active = 1 AND paused = 0), 0) AS active,"
-            " coalesce(sum(active = 1 AND paused = 1), 0) AS paused,"
-            " coalesce(sum(active = 0), 0) AS blocked"
+            " count(*) FILTER (WHERE active = 1 AND paused = 0) AS active,"
+            " count(*) FILTER (WHERE active = 1 AND paused = 1) AS paused,"
+            " count(*) FILTER (WHERE active = 0) AS blocked"
             " FROM chats WHERE kind = 'private'"
         )
         topics = await self._db.fetch_all(
@@ -46,7 +46,8 @@ class StatsRepository:
             (top,),
         )
         feeds = await self._db.fetch_one(
-            "SELECT coalesce(sum(failures = 0), 0) AS ok, coalesce(sum(failures > 0), 0) AS bad"
+            "SELECT count(*) FILTER (WHERE failures = 0) AS ok,"
+            " count(*) FILTER (WHERE failures > 0) AS bad"
             " FROM feeds"
         )
         articles = await self._db.fetch_one(

@@ -59,11 +59,11 @@ class SubscriptionRepository:
     async def add(self, chat_id: int, kind: str, value: str, key: str, limit: int) -> AddOutcome:
         """Insert unless it exists or the reader is at `limit`; checked in one transaction."""
         async with self._db.transaction() as conn:
-            async with conn.execute(
-                "SELECT count(*), sum(kind = ? AND key = ?) FROM subscriptions WHERE chat_id = ?",
+            total, existing = await conn.fetch_one(
+                "SELECT count(*), count(*) FILTER (WHERE kind = ? AND key = ?)"
+                " FROM subscriptions WHERE chat_id = ?",
                 (kind, key, chat_id),
-            ) as cursor:
-                total, existing = await cursor.fetchone()
+            )
             if existing:
                 return AddOutcome.DUPLICATE
             if total >= limit:
@@ -77,21 +77,19 @@ class SubscriptionRepository:
 
     async def remove(self, chat_id: int, kind: str, key: str) -> Subscription | None:
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "DELETE FROM subscriptions WHERE chat_id = ? AND kind = ? AND key = ? RETURNING *",
                 (chat_id, kind, key),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         return _subscription(row) if row else None
 
     async def remove_by_id(self, chat_id: int, subscription_id: int) -> Subscription | None:
         """Remove one of this chat's rows; a forged id of another chat's row removes nothing."""
         async with self._db.transaction() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "DELETE FROM subscriptions WHERE chat_id = ? AND subscription_id = ? RETURNING *",
                 (chat_id, subscription_id),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         return _subscription(row) if row else None
 
     async def keyword_phrases(self) -> dict[str, str]:

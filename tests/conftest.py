@@ -22,6 +22,7 @@ import pytest_asyncio
 from fake_telegram import FakeTelegram
 from feed_server import FeedServer
 from harness import BotProcess, Reader
+from pg_server import PostgresServer, Unavailable, running_server
 
 BOT_PROCESSES = pytest.StashKey[list[BotProcess]]()
 FAKE_TELEGRAM = pytest.StashKey[FakeTelegram]()
@@ -99,12 +100,47 @@ def bot_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | Non
         launcher.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """This worker's throwaway PostgreSQL server, started on first use (about 2 s).
+
+    Without the server binaries the PostgreSQL tests are skipped with one line; under CI
+    (CI=true) they must run, so there the missing binaries fail them."""
+    try:
+        server_context = running_server()
+        server = server_context.__enter__()
+    except Unavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {error}")
+        pytest.skip(f"PostgreSQL tests skipped: {error}")
+    try:
+        yield server
+    finally:
+        server_context.__exit__(None, None, None)
+
+
 @pytest.fixture
-def bot_env(tmp_path: Path) -> dict[str, str | None]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """`sqlite` unless the test is parametrized over BACKENDS (indirect)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest_asyncio.fixture
+async def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """A new empty PostgreSQL database for a `postgresql` test; None on SQLite."""
+    if backend != "postgresql":
+        return None
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    return await server.create_database()
+
+
+@pytest.fixture
+def bot_env(database_url: str | None) -> dict[str, str | None]:
     """Extra environment for every bot started by ``start_bot`` (None unsets a var).
 
-    Fill it in the test (or in a module-level fixture override) before starting."""
-    return {}
+    Fill it in the test (or in a module-level fixture override) before starting. A
+    `postgresql` test's bots share its database (DATABASE_URL), restarts included."""
+    return {} if database_url is None else {"DATABASE_URL": database_url}
 
 
 @pytest_asyncio.fixture

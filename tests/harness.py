@@ -18,6 +18,7 @@ user is a real user to the bot (it may be stored in its DB): pick another
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -28,7 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import asyncpg
 from fake_telegram import ApiCall, FakeTelegram
+
+from storage.sql import postgres
 
 BARRIER_USER_ID = 990_000_001
 ENV_PREFIXES_TO_DROP = ("BOT_", "TELEGRAM_")
@@ -36,6 +40,7 @@ ENV_PREFIXES_TO_DROP = ("BOT_", "TELEGRAM_")
 CONFIG_VARS_TO_DROP = frozenset(
     {
         "DATABASE_PATH",
+        "DATABASE_URL",
         "FEEDS_FILE",
         "TOPICS_FILE",
         "LOG_LEVEL",
@@ -103,15 +108,36 @@ def read_db(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
         return db.execute(sql, params).fetchall()
 
 
+def read_postgres(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """The same on PostgreSQL, in the one SQL spelling (storage/sql.py). The test's own
+    event loop is busy awaiting the bot, so the query runs on a loop of its own."""
+
+    async def run() -> list[tuple]:
+        connection = await asyncpg.connect(url)
+        try:
+            text, args = postgres(sql, params)
+            return [tuple(row) for row in await connection.fetch(text, *args)]
+        finally:
+            await connection.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
 def query(bot: BotProcess, sql: str, params: tuple = ()) -> list[tuple]:
+    if bot.database_url is not None:
+        return read_postgres(bot.database_url, sql, params)
     return read_db(bot.db_path, sql, params)
 
 
 def table_dump(bot: BotProcess) -> dict[str, list[tuple]]:
     """Every row of every table, to compare before and after; barrier probe users left out."""
-    tables = query(
-        bot, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    )
+    if bot.database_url is not None:
+        tables = query(bot, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    else:
+        tables = query(
+            bot, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
     state = {}
     for (table,) in sorted(tables):
         rows = query(bot, f'SELECT * FROM "{table}"')
@@ -171,6 +197,7 @@ class BotProcess:
     ) -> None:
         self.tg = tg
         self.launcher = launcher  # tests/bot_launcher.py's socket; None: exec python
+        self.database_url = (env or {}).get("DATABASE_URL")  # None: SQLite at db_path
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.workdir / "newsbot.sqlite3"

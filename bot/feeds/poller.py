@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from bot.feeds.parse import ParseError
 from bot.feeds.prepare import classify_items, parse_items
 from bot.topics.matcher import Matcher, PhraseIndex, keyword_index
 from storage.articles import ArticleRepository
+from storage.database import STORAGE_ERRORS, StorageSkipped
 from storage.feeds import Feed, FeedRepository, Success
 from storage.subscriptions import SubscriptionRepository
 
@@ -150,7 +150,7 @@ class Poller:
                     raise
                 log.info("poll cycle cancelled: shutting down")
                 return PollReport()
-            except sqlite3.Error as error:  # reading the feed list failed: try next time
+            except STORAGE_ERRORS as error:  # reading the feed list failed: try next time
                 log.warning("poll cycle skipped: database error: %s; retried next poll", error)
                 return PollReport(storage_error=str(error))
             finally:
@@ -207,12 +207,12 @@ class Poller:
                 await self._fetch_and_store(feed, report)
             except (FetchError, ParseError) as error:
                 await self._failed(feed, error.reason, report)
-            except sqlite3.Error:
+            except STORAGE_ERRORS:
                 raise
             except Exception as error:  # a bug must cost one feed, not the cycle (STYLE 11)
                 log.exception("feed %s: unexpected error", feed.name)
                 await self._failed(feed, f"internal error: {type(error).__name__}", report)
-        except sqlite3.Error as error:
+        except STORAGE_ERRORS as error:
             # Locked or full: our database failed, not the feed. Nothing of this feed was
             # committed (one transaction) and its validators still describe the last
             # stored body, so the next poll fetches and stores it again. Charging the
@@ -297,7 +297,7 @@ class Poller:
         """After one write of this cycle failed, the others would each wait out the
         database's busy timeout again, one after another: leave them to the next poll."""
         if report.storage_error is not None:
-            raise sqlite3.OperationalError(f"skipped after: {report.storage_error}")
+            raise StorageSkipped(f"skipped after: {report.storage_error}")
 
     async def _failed(self, feed: Feed, reason: str, report: PollReport) -> None:
         now = self._clock()

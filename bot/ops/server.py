@@ -29,6 +29,19 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def not_ready(request: web.Request) -> web.Response:
+    body = {"status": "starting", "database": False, "scheduler": False, "sender": False}
+    return web.json_response(body, status=503)
+
+
+def build_waiting_app() -> web.Application:
+    """What METRICS_PORT answers while the database is not reachable yet at start-up:
+    `/healthz` 503, so that an orchestrator waits instead of routing to this copy."""
+    app = web.Application()
+    app.router.add_get("/healthz", not_ready)
+    return app
+
+
 def build_app(
     probe: HealthProbe, registry: CollectorRegistry, collector: NewsbotCollector
 ) -> web.Application:

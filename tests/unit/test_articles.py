@@ -1,4 +1,4 @@
-"""ArticleRepository.store on a real SQLite file: identity, cross-feed dedup, fan-out."""
+"""ArticleRepository.store on each backend: identity, cross-feed dedup, fan-out."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -27,8 +27,9 @@ def candidate(key="guid:1", title="Экспорт в Китай вырос", lin
 
 
 @pytest_asyncio.fixture
-async def db(tmp_path):
-    database = await Database.open(tmp_path / "bot.sqlite3")
+async def db(db: Database) -> Database:
+    """Two feeds and a reader, on each backend."""
+    database = db
     feeds = FeedRepository(database)
     await feeds.upsert("https://a.example/rss", "a", None)
     await feeds.upsert("https://b.example/rss", "b", None)
@@ -40,8 +41,7 @@ async def db(tmp_path):
             "INSERT INTO subscriptions (chat_id, kind, value, key, created_at)"
             " VALUES (1001, 'topic', 'china', 'china', 'x')"
         )
-    yield database
-    await database.close()
+    return database
 
 
 async def store(repo, feed_id, item, push):

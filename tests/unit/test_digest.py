@@ -3,17 +3,13 @@ transaction, the job's decisions, rendering, and silence decided at claim time."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest_asyncio
 
 from bot.delivery.render import visible_length
 from bot.digest import MAX_ENTITIES, MAX_HTML_LENGTH, DigestJob, render_digest
 from bot.i18n import Catalogue
 from bot.topics.taxonomy import default_topics_path, load_taxonomy
 from storage.articles import ArticleRepository, Candidate
-from storage.database import Database
 from storage.outbox import OutboxRepository
 from storage.schedules import DigestArticle, ScheduleRepository
 from storage.subscriptions import SubscriptionRepository
@@ -23,15 +19,6 @@ STAMP = NOW.isoformat(timespec="seconds")
 INSTANT, DIGEST, PAUSED = 1, 2, 3
 TAXONOMY = load_taxonomy(default_topics_path())
 CATALOGUE = Catalogue.load()
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def add_reader(db, chat_id, *, digest=None, timezone=None, paused=0, quiet=(None, None)):
@@ -48,8 +35,8 @@ async def add_reader(db, chat_id, *, digest=None, timezone=None, paused=0, quiet
 async def store(db, *titles, now=NOW) -> list[int]:
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO feeds (feed_id, url, name, created_at)"
-            " VALUES (1, 'https://a.example/rss', 'a', ?)",
+            "INSERT INTO feeds (feed_id, url, name, created_at)"
+            " VALUES (1, 'https://a.example/rss', 'a', ?) ON CONFLICT DO NOTHING",
             (STAMP,),
         )
     candidates = [
@@ -149,7 +136,7 @@ async def test_empty_day_sends_nothing_but_is_done(db):
 async def test_paused_reader_gets_no_digest(db):
     await add_reader(db, DIGEST, digest="08:00")
     await store(db, "Story")
-    await db.connection.execute("UPDATE chats SET paused = 1")
+    await db.execute("UPDATE chats SET paused = 1")
     assert await job(db).run_due() == 0
     assert await outbox_rows(db) == []
     assert await digest_items(db) == []

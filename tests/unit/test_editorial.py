@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 
 from bot.admin import AdminService, FeedHealth, Refused
 from bot.delivery.pacing import Pacer
@@ -86,15 +84,6 @@ def test_day_start_is_local_midnight_in_utc():
     moment = datetime(2025, 3, 1, 22, 30, tzinfo=UTC)  # already 2 March in Moscow
     assert day_start("Europe/Moscow", moment) == "2025-03-01T21:00:00+00:00"
     assert day_start("UTC", moment) == "2025-03-01T00:00:00+00:00"
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 class Clock:
@@ -204,7 +193,7 @@ async def test_report_is_not_queued_while_send_has_not_written_its_rows(db):
         )
     assert await check == 0
     assert texts == []
-    await db.connection.execute("UPDATE outbox SET status = 'sent', message_id = 5")
+    await db.execute("UPDATE outbox SET status = 'sent', message_id = 5")
     assert await watcher.check() == 1
     assert [(d.sent, d.pending) for d in texts] == [(1, 0)]
 
@@ -294,7 +283,7 @@ async def test_copies_delivered_during_or_after_a_recall_are_deleted(db):
     editorial = copies_service(db, bot)
     rows = await sent_item(db, editorial, 900, 1001, 1002)
     await deliver(db, rows[1001], 11)
-    await db.connection.execute(
+    await db.execute(
         "UPDATE outbox SET status = 'sending' WHERE outbox_id IN (?, ?)", (rows[1002], rows[900])
     )
 
@@ -318,7 +307,7 @@ async def test_copies_delivered_during_a_correction_are_edited(db):
     editorial = copies_service(db, bot)
     rows = await sent_item(db, editorial, 900, 1001)
     await deliver(db, rows[1001], 11)
-    await db.connection.execute(
+    await db.execute(
         "UPDATE outbox SET status = 'sending' WHERE outbox_id = ?", (rows[900],)
     )
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest_asyncio
 from prometheus_client import CollectorRegistry, generate_latest
 
 from bot.delivery.sender import SenderStats
@@ -18,15 +16,6 @@ from storage.feeds import FeedRepository
 from storage.ops import OpsRepository
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:

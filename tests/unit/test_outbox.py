@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 
 from storage.channels import ChannelRepository, queue_article
 from storage.database import Database
@@ -12,15 +10,6 @@ from storage.outbox import Failed, OutboxRepository, Retry, Sent
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 STAMP = NOW.isoformat(timespec="seconds")
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture
@@ -40,26 +29,25 @@ async def add_chat(db, chat_id, *, kind="private", language="en", active=1, paus
 async def add_article(db, title="Title", *, topics=("china", "trade"), feed="niann") -> int:
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO feeds (url, name, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO feeds (url, name, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (f"https://{feed}.example/rss", feed, STAMP),
         )
-        cursor = await conn.execute(
+        return await conn.fetch_value(
             "INSERT INTO articles (feed_id, link, title, title_key, summary, stored_at, topics)"
             " VALUES ((SELECT feed_id FROM feeds WHERE name = ?), ?, ?, ?, 'Summary', ?, ?)"
             " RETURNING article_id",
             (feed, f"https://{feed}.example/{title}", title, title, STAMP, " ".join(topics)),
         )
-        return (await cursor.fetchone())[0]
 
 
 async def enqueue(db, chat_id, article_id, *, priority=0, status="pending", not_before=None):
     async with db.transaction() as conn:
-        cursor = await conn.execute(
+        return await conn.fetch_value(
             "INSERT INTO outbox (chat_id, article_id, priority, status, not_before, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?) RETURNING outbox_id",
             (chat_id, article_id, priority, status, not_before, STAMP),
         )
-        return (await cursor.fetchone())[0]
 
 
 async def row(db, outbox_id):
@@ -141,7 +129,7 @@ async def test_results_single_and_batched(db, outbox):
         "dropped": 0,
     }
     assert await outbox.pending_count() == 2
-    await db.connection.execute(
+    await db.execute(
         "UPDATE outbox SET status = 'sending' WHERE outbox_id = ?", (ids[1],)
     )
     await outbox.record([Failed(ids[1], "x" * 2000)])
@@ -286,7 +274,6 @@ async def test_move_chat_twice_is_harmless(db, outbox):
 
 async def test_message_rows_carry_their_own_text_and_silence(tmp_path):
     """Digests and notices: rows with text instead of an article (migration 0004)."""
-    from storage.database import Database
     from storage.outbox import OutboxRepository, queue_message
 
     db = await Database.open(tmp_path / "bot.sqlite3")
@@ -323,6 +310,6 @@ async def test_results_never_revive_a_dropped_row(db, outbox):
 async def test_removed_channel_rows_are_dropped_at_claim(db, outbox):
     await add_chat(db, -100700, kind="channel")
     queued = await enqueue(db, -100700, await add_article(db))
-    await db.connection.execute("UPDATE chats SET target = 0 WHERE chat_id = -100700")
+    await db.execute("UPDATE chats SET target = 0 WHERE chat_id = -100700")
     assert await outbox.claim(10, NOW) == []
     assert (await row(db, queued))["status"] == "dropped"

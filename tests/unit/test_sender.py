@@ -27,7 +27,6 @@ from bot.delivery.sender import Sender
 from bot.i18n import Catalogue
 from storage.channels import ChannelRepository
 from storage.chats import ChatRepository
-from storage.database import Database
 from storage.outbox import OutboxRepository
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -68,15 +67,6 @@ class RecordingPacer(Pacer):
 
 def no_limits() -> RecordingPacer:
     return RecordingPacer(None, chat_interval=None, group_limit=None)
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest_asyncio.fixture
@@ -132,26 +122,24 @@ async def add_chat(db, chat_id, *, kind="private", language="en"):
 async def add_article(db, title="Exports to China grew", *, topics=("china", "trade")) -> int:
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO feeds (url, name, created_at)"
-            " VALUES ('https://niann.example/rss', 'niann', ?)",
+            "INSERT INTO feeds (url, name, created_at)"
+            " VALUES ('https://niann.example/rss', 'niann', ?) ON CONFLICT DO NOTHING",
             (STAMP,),
         )
-        cursor = await conn.execute(
+        return await conn.fetch_value(
             "INSERT INTO articles (feed_id, link, title, title_key, summary, stored_at, topics)"
             " VALUES (1, ?, ?, ?, 'Machinery & more.', ?, ?) RETURNING article_id",
             (f"https://niann.example/{len(title)}", title, title.lower(), STAMP, " ".join(topics)),
         )
-        return (await cursor.fetchone())[0]
 
 
 async def enqueue(db, chat_id, article_id, *, priority=0) -> int:
     async with db.transaction() as conn:
-        cursor = await conn.execute(
+        return await conn.fetch_value(
             "INSERT INTO outbox (chat_id, article_id, priority, created_at)"
             " VALUES (?, ?, ?, ?) RETURNING outbox_id",
             (chat_id, article_id, priority, STAMP),
         )
-        return (await cursor.fetchone())[0]
 
 
 async def status(db, outbox_id):

@@ -1,0 +1,147 @@
+"""The shared backend: PostgreSQL through an asyncpg pool (DATABASE_URL, SPEC 8c).
+
+Every connection talks UTC. Queries arrive in the one spelling of storage/sql.py and are
+rewritten once per text. Migrations run under a transaction-scoped advisory lock, so
+copies of the bot starting together apply each one once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from storage.database import Connection, Database, Row, utcnow
+from storage.schema import CREATE_TABLE, migrations, pending
+from storage.sql import Params, postgres, rowcount
+
+log = logging.getLogger(__name__)
+
+# Advisory lock keys: the migration step ("newsbot" in ASCII, as a number), and the
+# running copy (held for the life of the process on a connection of its own).
+MIGRATION_LOCK = 0x6E657773626F74
+COPY_LOCK = MIGRATION_LOCK + 1
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+class PostgresConnection(Connection):
+    dialect = "postgresql"
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        text, args = postgres(sql, params)
+        return rowcount(await self._connection.execute(text, *args))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = [postgres(sql, row) for row in rows]
+        if batch:
+            await self._connection.executemany(batch[0][0], [args for _, args in batch])
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        text, args = postgres(sql, params)
+        return list(await self._connection.fetch(text, *args))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        text, args = postgres(sql, params)
+        return await self._connection.fetchrow(text, *args)
+
+
+class PostgresDatabase(Database):
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        super().__init__()
+        self.pool = pool
+        self.url = url
+        self._lock_connection: asyncpg.Connection | None = None
+
+    @classmethod
+    async def connect(cls, url: str, *, pool_size: int = 10, **options: Any) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            server_settings={"timezone": "UTC", "application_name": "newsbot"},
+            **options,
+        )
+        database = cls(pool, url)
+        try:
+            await database.migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return database
+
+    async def close(self) -> None:
+        if self._lock_connection is not None:
+            await self._lock_connection.close()
+        await self.pool.close()
+
+    async def hold_copy_lock(self) -> bool:
+        """Take the running copy's session lock, on a connection kept for it: the server
+        frees it when this process dies, even by SIGKILL. False when another copy holds it."""
+        connection = await asyncpg.connect(
+            self.url, server_settings={"application_name": "newsbot-lock"}
+        )
+        if await connection.fetchval("SELECT pg_try_advisory_lock($1)", COPY_LOCK):
+            self._lock_connection = connection
+            return True
+        await connection.close()
+        return False
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        text, args = postgres(sql, params)
+        return list(await self.pool.fetch(text, *args))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        text, args = postgres(sql, params)
+        return await self.pool.fetchrow(text, *args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._write_lock, self.pool.acquire() as connection:
+            async with connection.transaction():
+                yield PostgresConnection(connection)
+
+    async def migrate(self) -> int:
+        async with self._write_lock, self.pool.acquire() as connection:
+            async with connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                await connection.execute(CREATE_TABLE)
+                rows = await connection.fetch(
+                    "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
+                )
+                applied = [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+                for migration in pending(applied, migrations("postgresql")):
+                    log.info("applying migration %s", migration.name)
+                    await connection.execute(migration.sql)
+                    await connection.execute(
+                        "INSERT INTO schema_migrations VALUES ($1, $2, $3, $4)",
+                        migration.version,
+                        migration.name,
+                        migration.checksum,
+                        utcnow(),
+                    )
+        return await self.schema_version()
+
+    async def _table_names(self) -> Sequence[str]:
+        rows = await self.fetch_all(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
+        return [row[0] for row in rows]

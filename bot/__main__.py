@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, database_url, load_settings
 from bot.logs import setup_logging
 
 EXIT_CONFIG = 2
@@ -94,6 +94,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.02,
         help="bar for the share of must_not topics assigned (SPEC 5.3: 0.02)",
     )
+    migrate = commands.add_parser(
+        "migrate-db",
+        help="copy the SQLite database (DATABASE_PATH) into an empty PostgreSQL database",
+        description=(
+            "Copy every table of the SQLite database at DATABASE_PATH into an empty "
+            "PostgreSQL database, then compare the row counts per table. Stop the bot "
+            "first; afterwards set DATABASE_URL to the same URL and start it again."
+        ),
+        epilog=(
+            "exit codes:\n"
+            "  0  copied, and every table has as many rows on both sides\n"
+            "  1  refused (the target is not empty) or the counts differ\n"
+            "  2  configuration error: a bad URL, no SQLite database, a bot still running"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    migrate.add_argument(
+        "--to", required=True, metavar="URL", help="postgresql://user:password@host:port/dbname"
+    )
     args = parser.parse_args(argv)
     if args.command is None:
         args.command = "run"
@@ -109,6 +128,8 @@ def run(argv: list[str] | None = None) -> int:
             return _check_feeds(as_json=args.json)
         if args.command == "eval-topics":
             return _eval_topics(args.files, args.min_recall, args.max_false)
+        if args.command == "migrate-db":
+            return _migrate_db(args.to)
         settings = load_settings(os.environ)
         setup_logging(settings.log_level, (settings.bot_token,), settings.log_format)
         from bot.app import main  # after settings: a bad setting needs none of the heavy imports
@@ -177,6 +198,17 @@ def _eval_topics(files: list[Path], min_recall: float, max_false: float) -> int:
             f"false topics {summary.false_rate:.2%} ({summary.false}/{summary.must_not})"
         )
     return 0 if all(r.meets(min_recall, max_false) for r in reports) else 1
+
+
+def _migrate_db(url: str) -> int:
+    settings = load_settings(os.environ, require_token=False)
+    setup_logging(settings.log_level, (settings.bot_token,), settings.log_format)
+    database_url(url, "--to")
+    if not settings.database_path.is_file():
+        raise ConfigError("DATABASE_PATH", f"no SQLite database at {str(settings.database_path)!r}")
+    from bot.migrate_db import migrate_database
+
+    return asyncio.run(migrate_database(settings.database_path, url, sys.stdout))
 
 
 if __name__ == "__main__":

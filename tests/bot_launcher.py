@@ -52,6 +52,9 @@ def _run_child(request: dict, inherited: list) -> None:
         os.environ.update(request["env"])
         sys.argv = ["bot", *request["args"]]
         sys.path[0] = request["cwd"]
+        # As `python -m bot` does: bot/__main__.py runs as __main__, not as the module
+        # the launcher imported (runpy warns about a module it finds imported).
+        sys.modules.pop("bot.__main__", None)
         try:
             runpy.run_module("bot", run_name="__main__", alter_sys=True)
             code = 0

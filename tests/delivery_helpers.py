@@ -1,5 +1,5 @@
 # ruff: noqa: ASYNC109 - the helpers take timeout= like asyncio.wait_for does.
-"""Shared by the delivery end-to-end tests: readers seeded straight into SQLite, one feed
+"""Shared by the delivery end-to-end tests: readers seeded straight into the database, one feed
 to publish through, and waits on the fake's recorded sends.
 
 Seeding hundreds of readers with /start round trips would take longer than the fan-out
@@ -45,9 +45,11 @@ async def seed(
     kind: str = "source",
     key: str = SOURCE_KEY,
     channels: Sequence[tuple[int, Sequence[str] | None]] = (),
+    url: str | None = None,
 ) -> None:
-    """Private readers subscribed to `key`, and channel targets with topic filters."""
-    db = await Database.open(workdir / DB_NAME)
+    """Private readers subscribed to `key`, and channel targets with topic filters; in
+    the SQLite file of `workdir`, or in the PostgreSQL database at `url`."""
+    db = await Database.open(url or workdir / DB_NAME)
     try:
         stamp = utcnow()
         ids = list(readers)

@@ -5,18 +5,21 @@ in flight at the crash.
 
 from __future__ import annotations
 
+import pytest
 from delivery_helpers import delivered, publish, seed, start_primed, story, wait_delivered
 from fake_telegram import ApiCall
+from pg_server import BACKENDS
 
 READERS = list(range(700_001, 700_151))
 KILL_AFTER = 40
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_kill_9_mid_fan_out_loses_nothing_and_duplicates_at_most_one(
-    tg, start_bot, feed_server, tmp_path
+    tg, start_bot, feed_server, tmp_path, database_url
 ):
     tg.enforce_limits()
-    await seed(tmp_path / "bot", READERS)
+    await seed(tmp_path / "bot", READERS, url=database_url)
     # 20/s: the 150 sends take 7.5 s, so the kill lands well inside the fan-out.
     env = {"POLL_INTERVAL_SECONDS": "1", "SEND_RATE_PER_SECOND": "20"}
     bot = await start_primed(start_bot, feed_server, tmp_path / "bot", env)

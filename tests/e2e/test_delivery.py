@@ -1,7 +1,7 @@
 """Delivery end to end (SPEC 7): the real bot fans articles out through the fake Bot API
 with Telegram's rate limits switched on.
 
-Readers are seeded into SQLite before the bot starts (tests/delivery_helpers.py); an
+Readers are seeded into the database before the bot starts (tests/delivery_helpers.py); an
 article reaches them by appearing in the feed after the bot's first poll. Every wait is
 on a recorded call; "nothing was sent" is proven from the outbox, whose rows are written
 in the transaction that stores the article (SPEC 7.1).
@@ -9,6 +9,7 @@ in the transaction that stores the article (SPEC 7.1).
 
 from __future__ import annotations
 
+import pytest
 from delivery_helpers import (
     most_in_window,
     publish,
@@ -19,8 +20,9 @@ from delivery_helpers import (
     wait_delivered,
     wait_stored,
 )
-from delivery_helpers import query as query_db
 from feedgen import now
+from harness import query
+from pg_server import BACKENDS
 
 FAST = {"POLL_INTERVAL_SECONDS": "1"}
 FIRST_READER = 500_001
@@ -39,19 +41,18 @@ def china_story():
     return guid, title, link, now(), summary
 
 
-def query(bot, sql, params=()):
-    return query_db(bot.db_path, sql, params)
-
-
 def readers(count: int) -> list[int]:
     return list(range(FIRST_READER, FIRST_READER + count))
 
 
-async def test_fan_out_to_200_readers_keeps_every_rate_limit(tg, start_bot, feed_server, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_fan_out_to_200_readers_keeps_every_rate_limit(
+    tg, start_bot, feed_server, tmp_path, database_url
+):
     rate = 50
     tg.enforce_limits(global_per_second=rate)
     chats = readers(200)
-    await seed(tmp_path / "bot", chats)
+    await seed(tmp_path / "bot", chats, url=database_url)
     await start_primed(
         start_bot, feed_server, tmp_path / "bot", {**FAST, "SEND_RATE_PER_SECOND": str(rate)}
     )

@@ -3,6 +3,7 @@
 
 import pytest
 from harness import query
+from pg_server import BACKENDS
 
 ADMIN = 900
 EDITOR = 901
@@ -11,8 +12,8 @@ ENERGY_CHANNEL = -1001000000002
 
 
 @pytest.fixture
-def bot_env():
-    return {"ADMIN_IDS": str(ADMIN)}
+def bot_env(database_url):
+    return {"ADMIN_IDS": str(ADMIN), **({"DATABASE_URL": database_url} if database_url else {})}
 
 
 def channel(tg, chat_id, title):
@@ -37,6 +38,7 @@ async def newsroom(start_bot, reader, tg):
     return bot, admin, editor, ann, bob
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_post_with_hashtags_reaches_topic_readers_and_filtered_channels(
     start_bot, reader, tg
 ):

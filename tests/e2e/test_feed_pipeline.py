@@ -6,9 +6,11 @@ a feed" proves cycle n finished: tests wait on hits, never on time.
 
 from datetime import timedelta
 
+import pytest
 from feed_server import read_fixture
 from feedgen import feeds_toml, now, rss
 from harness import query
+from pg_server import BACKENDS
 
 FAST = {"POLL_INTERVAL_SECONDS": "1"}
 
@@ -166,6 +168,7 @@ async def test_cyrillic_from_each_encoding(start_bot, feed_server):
         assert not any(mark in " ".join(titles) for mark in ("Ð", "Ã", "â€", "\ufffd")), fixture
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_same_story_in_two_feeds_is_one_article(start_bot, reader, feed_server):
     feed_server.serve("/a.xml", rss())
     feed_server.serve("/b.xml", rss())

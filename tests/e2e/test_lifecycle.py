@@ -19,6 +19,8 @@ def output_lines(bot):
         ({"TIMEZONE": "Moon/Base"}, "TIMEZONE"),
         ({"DATABASE_PATH": "/proc/forbidden/newsbot.sqlite3"}, "DATABASE_PATH"),
         ({"TOPICS_FILE": "/nonexistent.toml"}, "TOPICS_FILE"),
+        ({"DATABASE_URL": "postgresql://newsbot:s3cret-Pw@:5432/"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://newsbot:s3cret-Pw@db/newsbot"}, "DATABASE_URL"),
     ],
 )
 async def test_bad_setting_exits_2_with_one_clear_line(start_bot, tg, env, setting):
@@ -28,6 +30,7 @@ async def test_bad_setting_exits_2_with_one_clear_line(start_bot, tg, env, setti
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"newsbot: configuration error: {setting}: ")
     assert "Traceback" not in bot.log_text()
+    assert "s3cret" not in bot.log_text()
     assert tg.calls_of("getUpdates") == []
 
 

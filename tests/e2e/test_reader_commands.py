@@ -2,6 +2,7 @@
 
 import pytest
 from harness import buttons, query
+from pg_server import BACKENDS
 
 FEEDS = """
 [[feeds]]
@@ -178,6 +179,7 @@ async def test_returning_reader_is_welcomed_back_with_their_topics(start_bot, re
     assert "✅ 💻 IT & digital technologies" in topic_buttons(reply)
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_subscriptions_survive_a_restart(start_bot, reader):
     bot = await start_bot(feeds=FEEDS)
     ann = reader(language_code="ru")

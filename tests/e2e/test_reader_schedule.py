@@ -12,8 +12,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from feedgen import feeds_toml, now, rss
 from harness import find_button, query
+from pg_server import BACKENDS
 
 FAST = {"POLL_INTERVAL_SECONDS": "1"}
 # One city zone per UTC offset, for finding a zone where it is a given time of day.
@@ -85,6 +87,7 @@ def digests_to(tg, reader):
     ]
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_digest_reader_gets_nothing_during_the_day_then_one_digest(
     tg, start_bot, reader, feed_server
 ):

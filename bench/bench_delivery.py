@@ -17,6 +17,9 @@ nothing (`make bench`).
     The store runs in a process of its own (bot modules imported, as in the bot); the
     seeding and (a), (b) run elsewhere and do not count in its peak.
 
+(a) and (d) run on SQLite and on PostgreSQL (a throwaway server, as in the tests) when its
+binaries are on the machine, with the same targets; (b) is about Telegram, not the store.
+
 The fake Bot API runs in a separate process, so its CPU is not counted as the bot's;
 `time.process_time()` here covers every thread of the bot side (aiosqlite's included).
 """
@@ -29,9 +32,12 @@ import resource
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -119,20 +125,20 @@ async def _queue(db, chats: int, messages: int) -> None:
         )
         articles = []
         for k in range(max(1, messages // chats)):
-            cursor = await conn.execute(
+            article_id = await conn.fetch_value(
                 "INSERT INTO articles (feed_id, link, title, title_key, summary, stored_at,"
                 " topics) VALUES (1, ?, ?, ?, 'Экспорт станков & оборудования вырос.', ?,"
                 " 'trade industry') RETURNING article_id",
                 (f"https://n.example/{k}", f"Новость {k}", f"новость {k}", STAMP),
             )
-            articles.append((await cursor.fetchone())[0])
+            articles.append(article_id)
         await conn.executemany(
             "INSERT INTO outbox (chat_id, article_id, created_at) VALUES (?, ?, ?)",
             [(10_000 + i % chats, articles[i // chats], STAMP) for i in range(messages)],
         )
 
 
-async def _drain(fake: Fake, workdir: Path, pacer, chats: int, messages: int, concurrency=1):
+async def _drain(fake: Fake, target: Path | str, pacer, chats: int, messages: int, concurrency=1):
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
@@ -144,7 +150,7 @@ async def _drain(fake: Fake, workdir: Path, pacer, chats: int, messages: int, co
     from storage.database import Database
     from storage.outbox import OutboxRepository
 
-    db = await Database.open(workdir / "outbox.sqlite3")
+    db = await Database.open(target)
     bot = Bot(
         fake.token,
         session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)),
@@ -170,7 +176,7 @@ async def _drain(fake: Fake, workdir: Path, pacer, chats: int, messages: int, co
         await db.close()
 
 
-def capacity(fake: Fake, workdir: Path) -> None:
+def capacity(fake: Fake, store: Store) -> None:
     """The production window (rate unset: the full 8) against one request in flight."""
     from bot.delivery.pacing import Pacer
 
@@ -181,7 +187,7 @@ def capacity(fake: Fake, workdir: Path) -> None:
         stats, wall, cpu, left = asyncio.run(
             _drain(
                 fake,
-                workdir / f"a{concurrency}",
+                store.new(f"a{concurrency}"),
                 unlimited,
                 CAPACITY_MESSAGES,
                 CAPACITY_MESSAGES,
@@ -190,7 +196,10 @@ def capacity(fake: Fake, workdir: Path) -> None:
         )
         rate = stats.sent / wall
         verdict = "ok" if rate >= TARGET_CAPACITY else "BELOW TARGET"
-        print(f"(a) sender capacity, limits off, {label}: {stats.sent} messages in {wall:.2f} s")
+        print(
+            f"(a) [{store.name}] sender capacity, limits off, {label}: {stats.sent} messages"
+            f" in {wall:.2f} s"
+        )
         print(f"    {rate:,.0f} messages/s ({verdict}: target >= {TARGET_CAPACITY:,}/s)")
         print(
             f"    bot-side CPU {cpu:.2f} s: {cpu / stats.sent * 1e6:,.0f} us per message, "
@@ -199,14 +208,14 @@ def capacity(fake: Fake, workdir: Path) -> None:
         print(f"    rows not sent: {left}")
 
 
-def pace(fake: Fake, workdir: Path) -> None:
+def pace(fake: Fake, store: Store) -> None:
     from bot.delivery.pacing import Pacer
 
     for n, (latency, jitter, rate) in enumerate(PACE_LATENCIES):
         fake.ask("limits", {"global_per_second": PACE_RATE})
         fake.ask("latency", (latency, jitter))
         stats, wall, cpu, left = asyncio.run(
-            _drain(fake, workdir / f"b{n}", Pacer(rate), PACE_MESSAGES, PACE_MESSAGES, None)
+            _drain(fake, store.new(f"b{n}"), Pacer(rate), PACE_MESSAGES, PACE_MESSAGES, None)
         )
         calls, ok, too_many, first, last, peak = fake.ask("report")  # type: ignore[misc]
         achieved = (ok - 1) / (last - first) if ok > 1 else 0.0
@@ -231,7 +240,7 @@ def pace(fake: Fake, workdir: Path) -> None:
 # --------------------------------------------------------------------------- (d)
 
 
-async def _seed_fan_out(path: Path) -> None:
+async def _seed_fan_out(path: Path | str) -> None:
     """100,000 readers who all follow the article's topic; a third also a keyword it
     matches, the others a second topic (one outbox row each all the same)."""
     from storage.database import Database
@@ -266,12 +275,12 @@ async def _seed_fan_out(path: Path) -> None:
         await db.close()
 
 
-def fan_out(conn: Connection, path: str) -> None:
+def fan_out(conn: Connection, target: Path | str) -> None:
     """Child process: only the store is measured (seeding ran in the parent)."""
-    conn.send(asyncio.run(_fan_out(Path(path))))
+    conn.send(asyncio.run(_fan_out(target)))
 
 
-async def _fan_out(path: Path) -> tuple[float, int, float, float]:
+async def _fan_out(path: Path | str) -> tuple[float, int, float, float]:
     import bot.app  # noqa: F401 - the bot's modules loaded, as in production
     from storage.articles import ArticleRepository, Candidate
     from storage.database import Database
@@ -303,18 +312,18 @@ async def _fan_out(path: Path) -> tuple[float, int, float, float]:
         await db.close()
 
 
-def fan_out_in_child(workdir: Path) -> None:
-    path = workdir / "fanout.sqlite3"
+def fan_out_in_child(store: Store) -> None:
+    path = store.new("fanout")
     asyncio.run(_seed_fan_out(path))
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    process = context.Process(target=fan_out, args=(child, str(path)))
+    process = context.Process(target=fan_out, args=(child, path))
     process.start()
     wall, queued, rss_before, rss_peak = parent.recv()
     process.join()
     ok_time = "ok" if wall <= TARGET_FAN_OUT_S else "OVER TARGET"
     ok_rss = "ok" if rss_peak <= TARGET_RSS_MB else "OVER TARGET"
-    print(f"(d) fan-out of one article to {FAN_OUT_READERS:,} subscribed readers:")
+    print(f"(d) [{store.name}] fan-out of one article to {FAN_OUT_READERS:,} subscribed readers:")
     print(f"    {queued:,} outbox rows in {wall:.2f} s ({ok_time}: target <= {TARGET_FAN_OUT_S} s)")
     print(
         f"    peak RSS {rss_peak:.0f} MB ({ok_rss}: target <= {TARGET_RSS_MB} MB; "
@@ -322,14 +331,39 @@ def fan_out_in_child(workdir: Path) -> None:
     )
 
 
+@dataclass
+class Store:
+    """Where a measurement's database is made: SQLite files, or databases on a throwaway
+    PostgreSQL server (tests/pg_server.py), each new and empty."""
+
+    name: str
+    workdir: Path
+    server: Any = None
+
+    def new(self, label: str) -> Path | str:
+        if self.server is None:
+            return self.workdir / f"{label}.sqlite3"
+        return asyncio.run(self.server.create_database())
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
+    sys.path.insert(0, str(TESTS))
+    from pg_server import Unavailable, running_server
+
+    with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        fan_out_in_child(workdir)
+        stores = [Store("sqlite", workdir)]
+        try:
+            stores.append(Store("postgresql", workdir, stack.enter_context(running_server())))
+        except Unavailable as error:
+            print(f"PostgreSQL figures skipped: {error}")
+        for store in stores:
+            fan_out_in_child(store)
         fake = Fake()
         try:
-            capacity(fake, workdir)
-            pace(fake, workdir)
+            for store in stores:
+                capacity(fake, store)
+            pace(fake, stores[0])
         finally:
             fake_cpu = fake.stop()
         print(f"fake Bot API process: {fake_cpu:.2f} s CPU (not counted)")

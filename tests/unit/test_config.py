@@ -108,3 +108,29 @@ def test_webhook_mode_settings():
     assert (settings.web_host, settings.web_port, settings.metrics_port) == ("0.0.0.0", 8443, 9100)
     assert "Abc_123" not in repr(settings)
     assert load_settings({"BOT_TOKEN": TOKEN}).webhook_url is None  # long polling by default
+
+
+def test_database_url_selects_postgresql_and_stays_out_of_repr():
+    url = "postgresql://newsbot:s3cret@db.example:5432/newsbot"
+    settings = load_settings({"BOT_TOKEN": TOKEN, "DATABASE_URL": url})
+    assert settings.database_url == url
+    assert "s3cret" not in repr(settings)
+    assert load_settings({"BOT_TOKEN": TOKEN, "DATABASE_URL": " "}).database_url is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://newsbot:s3cret@db/newsbot",
+        "postgresql://newsbot:s3cret@/newsbot",
+        "postgresql://newsbot:s3cret@db:notaport/newsbot",
+        "postgresql://newsbot:s3cret@db:5432/",
+        "postgresql://newsbot:s3cret@db:5432/a/b",
+        "db.example:5432/newsbot",
+    ],
+)
+def test_malformed_database_url_is_refused_without_the_password(url):
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"BOT_TOKEN": TOKEN, "DATABASE_URL": url})
+    assert refused.value.name == "DATABASE_URL"
+    assert "s3cret" not in str(refused.value)

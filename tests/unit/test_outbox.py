@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -313,3 +314,26 @@ async def test_removed_channel_rows_are_dropped_at_claim(db, outbox):
     await db.execute("UPDATE chats SET target = 0 WHERE chat_id = -100700")
     assert await outbox.claim(10, NOW) == []
     assert (await row(db, queued))["status"] == "dropped"
+
+
+async def test_two_copies_claiming_at_once_never_take_the_same_row(pg_server):
+    """PostgreSQL: claims lock rows with FOR UPDATE SKIP LOCKED, so two processes' senders
+    (two pools here, each with its own write lock) split the queue between them."""
+    url = await pg_server.create_database()
+    first, second = await Database.open(url), await Database.open(url)
+    try:
+        article = await add_article(first)
+        chats = range(1, 201)
+        for chat_id in chats:
+            await add_chat(first, chat_id)
+        async with first.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO outbox (chat_id, article_id, created_at) VALUES (?, ?, ?)",
+                [(chat_id, article, STAMP) for chat_id in chats],
+            )
+        claims = [OutboxRepository(db).claim(7, NOW) for _ in range(20) for db in (first, second)]
+        claimed = [row.outbox_id for batch in await asyncio.gather(*claims) for row in batch]
+        assert len(claimed) == len(set(claimed)) == len(chats)
+    finally:
+        await first.close()
+        await second.close()

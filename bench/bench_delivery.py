@@ -271,6 +271,10 @@ async def _seed_fan_out(path: Path | str) -> None:
                     )
                 ),
             )
+        if db.dialect == "postgresql":
+            # The statistics autovacuum keeps in a running database, which a bulk load
+            # just before the measurement has not had time to get.
+            await db.execute("ANALYZE")
     finally:
         await db.close()
 

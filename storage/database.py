@@ -109,6 +109,11 @@ class Database(abc.ABC):
         async with self.transaction() as conn:
             return await conn.execute(sql, params)
 
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """One statement over many rows, atomically: all of them or none."""
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)
+
     @abc.abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """A short write transaction: committed on success, rolled back on any error."""

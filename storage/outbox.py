@@ -101,6 +101,9 @@ LIMIT :limit
 _SKIP_LOCKED = {"postgresql": " FOR UPDATE OF o SKIP LOCKED", "sqlite": ""}
 
 
+_RECORD_SENT = "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ? WHERE outbox_id = ?"
+
+
 def _deliverable(row) -> bool:
     """Active, unpaused, and for a group or channel still a target (not removed)."""
     still_target = row["chat_kind"] == "private" or row["target"]
@@ -198,13 +201,12 @@ class OutboxRepository:
         failed = [(_error(o.error), o.outbox_id) for o in outcomes if isinstance(o, Failed)]
         if not (sent or retry or failed):
             return
+        if sent and not (retry or failed):  # the usual batch: one statement, no BEGIN
+            await self._db.executemany(_RECORD_SENT, sent)
+            return
         async with self._db.transaction() as conn:
             if sent:
-                await conn.executemany(
-                    "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?"
-                    " WHERE outbox_id = ?",
-                    sent,
-                )
+                await conn.executemany(_RECORD_SENT, sent)
             if retry:
                 await conn.executemany(
                     "UPDATE outbox SET status = 'pending', not_before = ?,"

@@ -322,6 +322,15 @@ class OutboxRepository:
         found = {row["status"]: row["n"] for row in rows}
         return {status: found.get(status, 0) for status in STATUSES}
 
+    async def last_sent_at(self) -> datetime | None:
+        """When the latest of the recent rows was sent (None: nothing sent yet). Looks at
+        the newest thousand rows only: one index range, however long the outbox."""
+        stamp = await self._db.fetch_value(
+            "SELECT max(sent_at) FROM (SELECT sent_at FROM outbox"
+            " ORDER BY outbox_id DESC LIMIT 1000) recent"
+        )
+        return datetime.fromisoformat(stamp) if stamp else None
+
     async def pending_count(self) -> int:
         """The queue's depth: rows waiting or in flight."""
         row = await self._db.fetch_one(

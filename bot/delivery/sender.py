@@ -138,6 +138,9 @@ class SenderStats:
     send_seconds: float = 0.0  # summed latency of successful sends
 
 
+RESTART_GAP = timedelta(seconds=2)
+
+
 class _Journal:
     """Group commit of send results (see the module docstring)."""
 
@@ -254,7 +257,29 @@ class Sender:
         released = await self._outbox.release_in_flight()
         if released:
             log.info("%d message(s) in flight at the last stop are queued again", released)
+        await self._after_the_last_send(stop)
         await self._drain(stop, until_idle=False)
+
+    async def _after_the_last_send(self, stop: asyncio.Event) -> None:
+        """A copy restarted right after a crash must not pass Telegram's limits together
+        with the last sends of the process before it, which this pacer never saw (nor the
+        chat of a message in flight at the crash, sent again now): the first send waits
+        until a second has passed since the last recorded one. `sent_at` holds whole
+        seconds, hence two."""
+        last = await self._outbox.last_sent_at()
+        if last is None:
+            return
+        wait = (last + RESTART_GAP - self._wall()).total_seconds()
+        if wait <= 0:
+            return
+        log.info("first send in %.1f s: the last one was at %s", wait, last.isoformat())
+        sleeper = asyncio.ensure_future(self._sleep(wait))
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, stopper):
+                task.cancel()
 
     async def run_until_idle(self, stop: asyncio.Event | None = None) -> None:
         """Send everything due now and return (tests, benchmarks, one-shot tools).

@@ -614,3 +614,23 @@ async def test_seeding_leaves_a_removed_channel_removed(db, tg, bot):
     await channels.remove(-100777)
     assert await seed_channels(bot, channels, ["-100777"]) == []
     assert await channels.get(-100777) is None or not (await channels.get(-100777)).target
+
+
+async def test_a_restart_waits_out_the_rate_window_of_the_last_sends(db, tg, make_sender, clock):
+    """The process before may have sent a moment ago (a crash, a quick restart): this
+    pacer never saw those sends, so the first one waits until two seconds after the last
+    recorded `sent_at` (whole seconds), and no longer."""
+    await add_chat(db, ANN)
+    await make_sender().run_until_idle()  # nothing sent yet: no wait
+    first = await enqueue(db, ANN, await add_article(db, "Story 1"))
+    await make_sender().run_until_idle()
+    assert (await status(db, first))["status"] == "sent"
+    await enqueue(db, ANN, await add_article(db, "Story 2"))
+    clock.sleeps.clear()
+    stop = asyncio.Event()
+    sender = make_sender(idle_timeout=0.01)
+    task = asyncio.create_task(sender.run(stop))
+    await tg.wait_for("sendMessage", lambda c: len(sends(tg)) == 2, timeout=5)
+    stop.set()
+    await asyncio.wait_for(task, 3)
+    assert 1.0 < clock.sleeps[0] <= 2.0

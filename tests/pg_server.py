@@ -31,7 +31,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 SERVER_SETTINGS = (
     "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-    " -c max_connections=200 -c shared_buffers=32MB"
+    " -c max_connections=200 -c shared_buffers=128MB"
 )
 
 

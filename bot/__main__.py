@@ -19,15 +19,18 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from bot.config import ConfigError, database_url, load_settings
+from bot.leadership import LeadershipLost
 from bot.logs import setup_logging
 
 EXIT_CONFIG = 2
+EXIT_LEADERSHIP_LOST = 3
 EXIT_INTERRUPTED = 130
 
 _EXIT_CODES = """exit codes:
   0  the bot stopped cleanly; check-feeds: every feed worked
   1  check-feeds: at least one feed failed (fetch or parse error)
-  2  configuration error (one line on stderr names the setting)"""
+  2  configuration error (one line on stderr names the setting)
+  3  PostgreSQL replicas: this copy lost the leader lock and stopped; start it again"""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -138,6 +141,9 @@ def run(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"newsbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except LeadershipLost as error:
+        print(f"newsbot: {error}", file=sys.stderr)
+        return EXIT_LEADERSHIP_LOST
     except KeyboardInterrupt:
         if args.command == "check-feeds":
             return EXIT_INTERRUPTED

@@ -43,6 +43,7 @@ from bot.feeds.catalog import FeedSpec, load_feeds_file
 from bot.feeds.fetch import Fetcher, create_session
 from bot.feeds.poller import Poller, PollSettings
 from bot.i18n import LANGUAGES, Catalogue
+from bot.leadership import Leadership, LeadershipLost
 from bot.middlewares.inflight import InFlightMiddleware
 from bot.news import NewsService
 from bot.ops.health import HealthProbe
@@ -130,7 +131,7 @@ async def _open_postgres(settings: Settings, stop: asyncio.Event) -> Database:
     try:
         while True:
             try:
-                return await _open_single_copy(url)
+                return await Database.open(url)
             except (
                 asyncpg.InvalidAuthorizationSpecificationError,
                 asyncpg.InvalidCatalogNameError,
@@ -153,19 +154,6 @@ async def _open_postgres(settings: Settings, stop: asyncio.Event) -> Database:
     finally:
         if waiting is not None:
             await waiting.cleanup()
-
-
-async def _open_single_copy(url: str) -> Database:
-    """One copy per database, on PostgreSQL as on SQLite (SPEC 8b): two senders would
-    release each other's claimed rows at start-up, and two getUpdates loops conflict."""
-    database = await Database.open(url)
-    assert isinstance(database, PostgresDatabase)
-    if not await database.hold_copy_lock():
-        await database.close()
-        raise ConfigError(
-            "DATABASE_URL", "another newsbot is already running on this database; stop it first"
-        )
-    return database
 
 
 class DatabaseWaitStopped(Exception):
@@ -344,6 +332,7 @@ class Parts:
     watcher: BreakingWatcher | None = None  # editors' fan-out reports (SPEC 8.2)
     digests: DigestJob | None = None  # readers' daily digests (SPEC 4.11)
     database: Database | None = None  # for /healthz and /metrics (SPEC 8b)
+    leadership: Leadership | None = None  # PostgreSQL: which copy runs the jobs (SPEC 8c)
 
 
 async def assemble(
@@ -356,6 +345,7 @@ async def assemble(
 ) -> Parts:
     database = await open_database(settings, resources, stop)
     resources.push_async_callback(database.close)
+    leadership = Leadership(database) if isinstance(database, PostgresDatabase) else None
     feeds = FeedRepository(database)
     await seed_feeds(feeds, feed_specs)
     normalizer = Normalizer()
@@ -381,6 +371,7 @@ async def assemble(
         window=window,
         alert=functools.partial(alert_admins, bot, settings.admin_ids),
         shutdown_grace=SENDER_GRACE_SECONDS,
+        may_claim=(lambda: not leadership.fenced) if leadership is not None else lambda: True,
     )
     http = create_session()
     resources.push_async_callback(http.close)
@@ -450,6 +441,7 @@ async def assemble(
         watcher=watcher,
         digests=digests,
         database=database,
+        leadership=leadership,
     )
 
 
@@ -474,6 +466,12 @@ async def main(settings: Settings) -> None:
         probe = None
         if settings.metrics_port is not None:
             probe = await serve_operations(settings, parts, CollectorRegistry(), resources)
+        if parts.leadership is not None:
+            if not await parts.leadership.wait_until_leader(stop):
+                log.info("stopped")
+                return
+            watch = asyncio.create_task(parts.leadership.watch(stop), name="leader-lock")
+            resources.push_async_callback(_finish, watch, stop)
         try:
             started = _start_up_calls(parts.bot, catalogue, settings, parts.channels, stop)
             if not await until_stopped(started, stop):
@@ -504,6 +502,8 @@ async def main(settings: Settings) -> None:
                 "BOT_TOKEN",
                 "Telegram rejected the token (401 Unauthorized); check it with @BotFather",
             ) from None
+    if parts.leadership is not None and parts.leadership.fenced:
+        raise LeadershipLost("lost the leader lock: restart this copy (it will stand by)")
     log.info("stopped")
 
 
@@ -519,13 +519,19 @@ async def serve_operations(
     assert parts.database is not None and settings.metrics_port is not None
     ops = OpsRepository(parts.database)
     poller = parts.poller
+    leadership = parts.leadership
     probe = HealthProbe(
         ops,
         last_poll_at=lambda: poller.last_poll_at,
         poll_interval=timedelta(seconds=settings.poll_interval_seconds),
+        role=(lambda: leadership.role) if leadership is not None else lambda: "leader",
     )
     collector = NewsbotCollector(
-        ops, parts.sender.stats, poller.totals, last_poll_at=lambda: poller.last_poll_at
+        ops,
+        parts.sender.stats,
+        poller.totals,
+        last_poll_at=lambda: poller.last_poll_at,
+        leadership=leadership,
     )
     registry.register(collector)
     ProcessCollector(registry=registry)

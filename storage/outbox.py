@@ -13,9 +13,11 @@ transaction: the sender's throughput is bound by Telegram, not by SQLite round t
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.schedule import is_quiet, parse_time
@@ -80,7 +82,9 @@ class Failed:
 
 Outcome = Sent | Retry | Failed
 
-# The redundant `status IN (...)` term lets SQLite use the partial index `outbox_queue`
+# A row is due when it is pending, or when another copy claimed it and its lease ran out
+# (that copy died or was fenced: SPEC 8c). The `status IN (...)` term lets SQLite use the
+# partial index `outbox_queue`
 # (it cannot infer it from `status = 'pending'`); without it every claim scans the table.
 # On PostgreSQL the rows are locked as they are read, skipping rows another copy holds:
 # two senders can never claim the same row.
@@ -93,8 +97,10 @@ FROM outbox o
 JOIN chats c ON c.chat_id = o.chat_id
 LEFT JOIN articles a ON a.article_id = o.article_id
 LEFT JOIN feeds f ON f.feed_id = a.feed_id
-WHERE o.status IN ('pending', 'sending') AND o.status = 'pending'
-  AND (o.not_before IS NULL OR o.not_before <= :now)
+WHERE o.status IN ('pending', 'sending')
+  AND ((o.status = 'pending' AND (o.not_before IS NULL OR o.not_before <= :now))
+       OR (o.status = 'sending' AND coalesce(o.claimed_by, '') <> :holder
+           AND coalesce(o.lease_until, '') <= :now))
 ORDER BY o.priority DESC, o.outbox_id
 LIMIT :limit
 """
@@ -148,10 +154,18 @@ def _error(text: str | None) -> str | None:
     return None if text is None else text[:500]
 
 
+# How long a claim holds a row against other copies: longer than a send can take (10 s)
+# plus the fenced leader's second to notice, so a row is not sent by two copies at once.
+LEASE = timedelta(seconds=15)
+
+
 class OutboxRepository:
-    def __init__(self, db: Database, timezone: str = "Europe/Moscow") -> None:
+    def __init__(
+        self, db: Database, timezone: str = "Europe/Moscow", holder: str | None = None
+    ) -> None:
         self._db = db
         self._timezone = timezone  # TIMEZONE: readers who chose no zone of their own
+        self._holder = holder or f"{socket.gethostname()}:{os.getpid()}"  # this copy
 
     async def claim(self, limit: int, now: datetime) -> list[OutboxRow]:
         """Due pending rows, highest priority first then oldest, marked `sending`.
@@ -163,15 +177,19 @@ class OutboxRepository:
         async with self._db.transaction() as conn:
             while len(live) < limit:
                 wanted = limit - len(live)
-                params = {"now": _stamp(now), "limit": wanted}
+                params = {"now": _stamp(now), "limit": wanted, "holder": self._holder}
                 found = await conn.fetch_all(_CLAIM + _SKIP_LOCKED[conn.dialect], params)
                 usable = [r for r in found if _deliverable(r)]
                 gone = [r["outbox_id"] for r in found if not _deliverable(r)]
                 if usable:
                     await conn.execute(
-                        "UPDATE outbox SET status = 'sending'"
+                        "UPDATE outbox SET status = 'sending', claimed_by = ?, lease_until = ?"
                         " WHERE outbox_id IN (SELECT value FROM json_each(?))",
-                        (Ints(r["outbox_id"] for r in usable),),
+                        (
+                            self._holder,
+                            _stamp(now + LEASE),
+                            Ints(r["outbox_id"] for r in usable),
+                        ),
                     )
                 if gone:
                     await conn.execute(
@@ -245,14 +263,19 @@ class OutboxRepository:
                 (Ints(ids),),
             )
 
-    async def release_in_flight(self) -> int:
+    async def release_in_flight(self, now: datetime) -> int:
         """At start-up: rows a crash left in `sending` go back to pending (SPEC 7.4).
 
-        Call it before the sender starts and never while one runs: it cannot tell a
-        crashed send from a live one."""
+        On SQLite one copy runs per database (its lock file), so every such row is the
+        last process's: all go back. On PostgreSQL another copy may be sending them, so
+        only rows whose lease ran out do (the others are claimed again when theirs does).
+        Call it before the sender starts and never while one runs."""
+        sql = "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
         async with self._db.transaction() as conn:
+            if conn.dialect == "sqlite":
+                return await conn.execute(sql)
             return await conn.execute(
-                "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
+                sql + " AND coalesce(lease_until, '') <= ?", (_stamp(now),)
             )
 
     async def drop_chat(self, chat_id: int, reason: str) -> int:

@@ -8,6 +8,7 @@ copies of the bot starting together apply each one once.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 # running copy (held for the life of the process on a connection of its own).
 MIGRATION_LOCK = 0x6E657773626F74
 COPY_LOCK = MIGRATION_LOCK + 1
-SERVER_SETTINGS = {"timezone": "UTC", "application_name": "newsbot"}
+SERVER_SETTINGS = {"timezone": "UTC"}
 
 
 def redact(url: str) -> str:
@@ -88,7 +89,7 @@ class PostgresDatabase(Database):
             url,
             min_size=1,
             max_size=pool_size,
-            server_settings=SERVER_SETTINGS,
+            server_settings={**SERVER_SETTINGS, "application_name": f"newsbot-pool-{os.getpid()}"},
             connection_class=_PooledConnection,
             **options,
         )
@@ -112,20 +113,47 @@ class PostgresDatabase(Database):
         the reset query of its return: a third of a small transaction's round trips. A
         connection the server dropped is replaced at the next transaction."""
         if self._writer is None or self._writer.is_closed():
-            self._writer = await asyncpg.connect(self.url, server_settings=SERVER_SETTINGS)
+            self._writer = await asyncpg.connect(
+                self.url,
+                server_settings={**SERVER_SETTINGS, "application_name": self.name("writer")},
+            )
         return self._writer
 
-    async def hold_copy_lock(self) -> bool:
-        """Take the running copy's session lock, on a connection kept for it: the server
-        frees it when this process dies, even by SIGKILL. False when another copy holds it."""
+    async def try_leader_lock(self) -> bool:
+        """Take the leader's session lock, on a connection kept for it: the server frees
+        it when this process dies, even by SIGKILL. False while another copy holds it."""
+        if self._lock_connection is not None and not self._lock_connection.is_closed():
+            await self._lock_connection.close()
         connection = await asyncpg.connect(
-            self.url, server_settings={"application_name": "newsbot-lock"}
+            self.url, server_settings={**SERVER_SETTINGS, "application_name": self.name("lock")}
         )
-        if await connection.fetchval("SELECT pg_try_advisory_lock($1)", COPY_LOCK):
+        try:
+            held = await connection.fetchval("SELECT pg_try_advisory_lock($1)", COPY_LOCK)
+        except BaseException:
+            await connection.close()
+            raise
+        if held:
             self._lock_connection = connection
             return True
         await connection.close()
         return False
+
+    async def leader_lock_alive(self, within: float) -> bool:
+        """Whether the lock's connection answers within `within` seconds (then the lock
+        is still ours)."""
+        connection = self._lock_connection
+        if connection is None or connection.is_closed():
+            return False
+        try:
+            await connection.fetchval("SELECT 1", timeout=within)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+        return True
+
+    def name(self, role: str) -> str:
+        """`application_name` of this process's connections, as pg_stat_activity shows
+        them: `newsbot-<role>-<pid>`."""
+        return f"newsbot-{role}-{os.getpid()}"
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         text, args = postgres(sql, params)

@@ -109,18 +109,19 @@ class PostgresServer:
             await connection.close()
         return self.url(name)
 
-    async def terminate_connections(self, url: str) -> int:
-        """Cut every connection to a database from the server's side (a network cut)."""
+    async def terminate_connections(self, url: str, application: str = "%") -> int:
+        """Cut connections to a database from the server's side (a network cut): those
+        whose application_name is LIKE `application`. Returns how many."""
         database = url.rsplit("/", 1)[1]
         connection = await asyncpg.connect(self.url())
         try:
-            return len(
-                await connection.fetch(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    database,
-                )
+            rows = await connection.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = $1 AND application_name LIKE $2 AND pid <> pg_backend_pid()",
+                database,
+                application,
             )
+            return len(rows)
         finally:
             await connection.close()
 

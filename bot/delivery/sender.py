@@ -197,6 +197,7 @@ class Sender:
         backoff: float = 2.0,
         request_timeout: int = REQUEST_TIMEOUT,
         shutdown_grace: float = 5.0,
+        may_claim: Callable[[], bool] = lambda: True,
     ) -> None:
         """`window` is shared with the editors' edits (app.py); without one the sender
         makes its own, of fixed size `concurrency` when given. The window's size is also
@@ -204,7 +205,9 @@ class Sender:
 
         `clock` (monotonic seconds) drives pacing and `sleep`; `wall` stamps the database
         (not_before, sent_at). `alert(text)` is awaited on a pause over 10 minutes: the
-        sender is paused then, so it should not rely on Telegram answering."""
+        sender is paused then, so it should not rely on Telegram answering.
+        `may_claim()` is asked before every claim: False once a replica lost its leader
+        lock (bot/leadership.py), so a fenced leader takes no further row."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self._bot = bot
@@ -225,6 +228,7 @@ class Sender:
         self._backoff = backoff
         self._request_timeout = request_timeout
         self._shutdown_grace = shutdown_grace
+        self._may_claim = may_claim
 
         self.stats = SenderStats()
         self._journal = _Journal(outbox)
@@ -254,7 +258,7 @@ class Sender:
 
         Releases rows a crash left in `sending` first (SPEC 7.4), so only one sender may
         run on a database (the bot's database lock guarantees it)."""
-        released = await self._outbox.release_in_flight()
+        released = await self._outbox.release_in_flight(self._wall())
         if released:
             log.info("%d message(s) in flight at the last stop are queued again", released)
         await self._after_the_last_send(stop)
@@ -317,7 +321,7 @@ class Sender:
         if self._woken or self._clock() - self._last_claim >= self._idle_timeout:
             self._woken = False
             self._more = True  # the outbox may hold due rows we have not claimed
-        if self._more and len(self._heap) < self._batch_size:
+        if self._more and len(self._heap) < self._batch_size and self._may_claim():
             rows = await self._outbox.claim(self._batch_size, self._wall())
             self._last_claim = self._clock()
             self._more = len(rows) == self._batch_size

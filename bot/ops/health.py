@@ -1,7 +1,8 @@
 """`/healthz` (SPEC 8b): is this process doing its job?
 
 Healthy means: the database answers `SELECT 1`, the scheduler runs, the sender task is
-alive, and the last poll cycle is not overdue. Before start-up finishes (Telegram not
+alive, and the last poll cycle is not overdue. A standby replica (PostgreSQL, SPEC 8c)
+runs none of these: it is healthy when the database answers. Before start-up finishes (Telegram not
 reachable yet) the scheduler and the sender are not started, so the bot is unhealthy.
 """
 
@@ -39,6 +40,7 @@ class HealthProbe:
     poll_interval: timedelta
     scheduler: BaseScheduler | None = None
     sender_task: asyncio.Task[None] | None = None
+    role: Callable[[], str] = lambda: "leader"  # PostgreSQL replicas: or "standby"
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -50,9 +52,14 @@ class HealthProbe:
         last = self.last_poll_at()
         since = self.clock() - (last or self.started_at)
         poll_overdue = since > poll_deadline(self.poll_interval)
-        healthy = database and scheduler and sender and not poll_overdue
+        role = self.role()
+        if role == "standby":  # it runs no jobs: it can serve once the database answers
+            healthy = database
+        else:
+            healthy = database and scheduler and sender and not poll_overdue
         return healthy, {
             "status": "ok" if healthy else "unhealthy",
+            "role": role,
             "database": database,
             "scheduler": scheduler,
             "sender": sender,

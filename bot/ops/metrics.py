@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from bot.delivery.sender import SenderStats
 from bot.feeds.poller import PollReport
+from bot.leadership import Leadership
 from storage.ops import OpsFigures, OpsRepository
 
 
@@ -31,8 +32,10 @@ class NewsbotCollector(Collector):
         sender_stats: SenderStats,
         poll_totals: PollReport,
         last_poll_at: Callable[[], datetime | None],
+        leadership: Leadership | None = None,
     ) -> None:
         self._ops = ops
+        self._leadership = leadership  # None: SQLite, one copy, always the leader
         self._sender = sender_stats
         self._polls = poll_totals
         self._last_poll_at = last_poll_at
@@ -46,10 +49,23 @@ class NewsbotCollector(Collector):
         return []  # figures appear at scrape time; nothing to check at registration
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._leader_metrics()
         yield from self._poll_metrics()
         yield from self._sender_metrics()
         if self._figures is not None:
             yield from self._database_metrics(self._figures)
+
+    def _leader_metrics(self) -> Iterator[Metric]:
+        leadership = self._leadership
+        leader = leadership is None or leadership.is_leader
+        yield GaugeMetricFamily(
+            "newsbot_leader", "1 when this copy runs the jobs (the leader)", value=int(leader)
+        )
+        yield CounterMetricFamily(
+            "newsbot_leader_changes",
+            "Times this copy became the leader since start-up",
+            value=0 if leadership is None else leadership.changes,
+        )
 
     def _poll_metrics(self) -> Iterator[Metric]:
         polls = self._polls

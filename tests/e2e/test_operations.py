@@ -54,6 +54,7 @@ async def test_healthz_and_metrics_report_a_push(start_bot, reader, feed_server,
     assert health["scheduler"] is True
     assert health["sender"] is True
     assert health["last_poll_at"] is not None
+    assert health["role"] == "leader"  # SQLite: one copy, always the leader
 
     status, ctype, body = await fetch(unused_tcp_port, "/metrics")
     assert status == 200 and ctype.startswith("text/plain")
@@ -70,6 +71,8 @@ async def test_healthz_and_metrics_report_a_push(start_bot, reader, feed_server,
     ):
         assert name in body, name
     assert metric_value(body, "newsbot_feed_polls_total") >= 1
+    assert metric_value(body, "newsbot_leader") == 1
+    assert metric_value(body, "newsbot_leader_changes_total") == 0
 
     sent_before = metric_value(body, "newsbot_messages_sent_total")
     title, link, summary = CHINA_ITEM[1], CHINA_ITEM[2], CHINA_ITEM[4]

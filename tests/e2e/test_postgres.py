@@ -67,8 +67,8 @@ async def healthz(port: int) -> tuple[int, dict]:
             return response.status, await response.json()
 
 
-async def test_an_unreachable_server_is_retried_with_healthz_503_then_one_copy_runs(
-    start_bot, pg_server, forwarder, unused_tcp_port_factory, tg
+async def test_an_unreachable_server_is_retried_with_healthz_503_then_one_copy_leads(
+    start_bot, pg_server, forwarder, unused_tcp_port_factory, tg, reader
 ):
     url = await pg_server.create_database()
     behind = url.replace(f":{pg_server.port}/", f":{forwarder.port}/")
@@ -87,11 +87,15 @@ async def test_an_unreachable_server_is_retried_with_healthz_503_then_one_copy_r
     await tg.wait_poll(after=0, timeout=30)
     assert "postgres:***@" in bot.log_text()
 
+    # A second copy on the same database stands by: it never polls Telegram.
     second = await start_bot(env={"DATABASE_URL": with_password(url)}, wait_ready=False)
-    assert await second.wait_exit(timeout=30) == 2
-    assert output_lines(second)[-1].startswith(
-        "newsbot: configuration error: DATABASE_URL: another newsbot is already running"
-    )
+    async with asyncio.timeout(30):
+        while "standing by" not in second.log_text():
+            assert second.running, second.log_tail()
+            await asyncio.sleep(0.05)
+    await reader().ask("/start")  # answered by the leader's polling alone
+    assert await second.stop() == 0
+    assert "Start polling" in bot.log_text() and "Start polling" not in second.log_text()
     assert await bot.stop() == 0
     for process in (bot, second):
         assert PASSWORD not in process.log_text()

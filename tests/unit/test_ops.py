@@ -99,6 +99,7 @@ async def test_probe_healthy_only_when_everything_runs(db):
     assert healthy, body
     assert body == {
         "status": "ok",
+        "role": "leader",
         "database": True,
         "scheduler": True,
         "sender": True,
@@ -125,3 +126,19 @@ async def test_probe_reports_a_closed_database(tmp_path):
     )
     healthy, body = await probe.check()
     assert not healthy and body["database"] is False
+
+
+async def test_a_standby_is_healthy_when_its_database_answers(db):
+    """A standby replica runs no scheduler, sender or poll: only its database counts."""
+    role = ["standby"]
+    probe = HealthProbe(
+        OpsRepository(db),
+        last_poll_at=lambda: None,
+        poll_interval=timedelta(seconds=60),
+        role=lambda: role[0],
+    )
+    healthy, body = await probe.check()
+    assert healthy and body["role"] == "standby" and body["sender"] is False
+    role[0] = "leader"  # became the leader: now its jobs must run
+    healthy, body = await probe.check()
+    assert not healthy and body["role"] == "leader"

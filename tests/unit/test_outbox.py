@@ -7,7 +7,7 @@ import pytest
 
 from storage.channels import ChannelRepository, queue_article
 from storage.database import Database
-from storage.outbox import Failed, OutboxRepository, Retry, Sent
+from storage.outbox import LEASE, Failed, OutboxRepository, Retry, Sent
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 STAMP = NOW.isoformat(timespec="seconds")
@@ -160,11 +160,29 @@ async def test_crash_leaves_sending_rows_that_release_in_flight_requeues(db, out
     ids = [await enqueue(db, 1, await add_article(db, f"a{i}")) for i in range(3)]
     await outbox.claim(2, NOW)  # ... and the process dies here
     assert (await outbox.counts())["sending"] == 2
-    reopened = OutboxRepository(db)
-    assert await reopened.release_in_flight() == 2
-    assert [r.outbox_id for r in await reopened.claim(10, NOW)] == ids
+    reopened = OutboxRepository(db, holder="the next process")
+    if db.dialect == "sqlite":  # one copy per file: the rows were the dead process's
+        assert await reopened.release_in_flight(NOW) == 2
+        assert [r.outbox_id for r in await reopened.claim(10, NOW)] == ids
+    else:  # another copy may still be sending them: they wait for their lease
+        assert await reopened.release_in_flight(NOW) == 0
+        assert [r.outbox_id for r in await reopened.claim(10, NOW)] == ids[2:]
+        assert [r.outbox_id for r in await reopened.claim(10, NOW + LEASE)] == ids[:2]
     assert await reopened.release(ids[:1]) == 1
     assert (await row(db, ids[0]))["status"] == "pending"
+
+
+async def test_a_lease_run_out_is_claimed_by_another_copy_never_by_its_own(db):
+    await add_chat(db, 1)
+    ids = [await enqueue(db, 1, await add_article(db, f"a{i}")) for i in range(3)]
+    leader, successor = OutboxRepository(db, holder="a:1"), OutboxRepository(db, holder="b:2")
+    assert [r.outbox_id for r in await leader.claim(2, NOW)] == ids[:2]
+    late = NOW + LEASE + timedelta(seconds=1)
+    # Its own rows stay its own however long the send takes: claimed once.
+    assert [r.outbox_id for r in await leader.claim(10, late)] == ids[2:]
+    assert await successor.claim(10, NOW + LEASE - timedelta(seconds=1)) == []
+    assert sorted(r.outbox_id for r in await successor.claim(10, late)) == ids[:2]
+    assert {(await row(db, i))["claimed_by"] for i in ids[:2]} == {"b:2"}
 
 
 async def test_move_chat_renames_and_keeps_queue_and_subscriptions(db, outbox):

@@ -8,7 +8,7 @@ import functools
 import html
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,6 +78,7 @@ from storage.schedules import ScheduleRepository
 from storage.schema import MigrationError
 from storage.stats import StatsRepository
 from storage.subscriptions import SubscriptionRepository
+from storage.updates import UpdateLog
 
 log = logging.getLogger(__name__)
 
@@ -218,14 +219,16 @@ async def poll_until_stopped(dispatcher: Dispatcher, bot: Bot, stop: asyncio.Eve
         stopping.cancel()
 
 
-async def serve_webhook_until_stopped(
-    settings: Settings, dispatcher: Dispatcher, bot: Bot, stop: asyncio.Event
-) -> None:
-    """Webhook mode (SPEC 3): listen on WEB_HOST:WEB_PORT, then tell Telegram where we
-    are; on `stop`, stop listening and let the updates in hand finish. The webhook stays
-    registered, so Telegram keeps new updates until the bot is back."""
+async def start_webhook_server(
+    settings: Settings, dispatcher: Dispatcher, bot: Bot, handled: UpdateLog
+) -> Callable[[], Awaitable[None]]:
+    """Webhook mode (SPEC 3): listen on WEB_HOST:WEB_PORT. Every copy does, standbys too
+    (SPEC 8c): handlers need only the database. Returns the function that stops
+    listening, lets the updates in hand finish, and does nothing the second time."""
     assert settings.webhook_url is not None and settings.webhook_secret is not None
-    app = build_webhook_app(dispatcher, bot, settings.webhook_url, settings.webhook_secret)
+    app = build_webhook_app(
+        dispatcher, bot, settings.webhook_url, settings.webhook_secret, handled
+    )
     try:
         runner = await start_ops_server(
             app, settings.web_host, settings.web_port, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
@@ -233,20 +236,41 @@ async def serve_webhook_until_stopped(
     except OSError as error:
         where = f"{settings.web_host}:{settings.web_port}"
         raise ConfigError("WEB_PORT", f"cannot listen on {where}: {error.strerror}") from None
+    log.info(
+        "webhook mode: serving %s on %s:%d",
+        webhook_path(settings.webhook_url),
+        settings.web_host,
+        settings.web_port,
+    )
+    closed = False
+
+    async def close() -> None:
+        nonlocal closed
+        if not closed:
+            closed = True
+            await runner.cleanup()
+
+    return close
+
+
+async def serve_webhook_until_stopped(
+    settings: Settings,
+    dispatcher: Dispatcher,
+    bot: Bot,
+    stop: asyncio.Event,
+    close: Callable[[], Awaitable[None]],
+) -> None:
+    """Tell Telegram where we are, then serve until `stop`; then stop listening and let
+    the updates in hand finish. The webhook stays registered, so Telegram keeps new
+    updates until a copy is back."""
     try:
         registered = register_webhook(bot, settings, dispatcher.resolve_used_update_types())
         if await until_stopped(registered, stop):
-            log.info(
-                "webhook mode: Telegram posts updates to %s; serving %s on %s:%d",
-                settings.webhook_url,
-                webhook_path(settings.webhook_url),
-                settings.web_host,
-                settings.web_port,
-            )
+            log.info("webhook mode: Telegram posts updates to %s", settings.webhook_url)
             await stop.wait()
         log.info("stopping: signal received")
     finally:
-        await runner.cleanup()
+        await close()
 
 
 async def register_webhook(bot: Bot, settings: Settings, allowed_updates: list[str]) -> None:
@@ -466,6 +490,12 @@ async def main(settings: Settings) -> None:
         probe = None
         if settings.metrics_port is not None:
             probe = await serve_operations(settings, parts, CollectorRegistry(), resources)
+        close_webhook = None
+        if settings.webhook_url is not None:
+            close_webhook = await start_webhook_server(
+                settings, parts.dispatcher, parts.bot, UpdateLog(parts.database)
+            )
+            resources.push_async_callback(close_webhook)
         if parts.leadership is not None:
             if not await parts.leadership.wait_until_leader(stop):
                 log.info("stopped")
@@ -494,7 +524,10 @@ async def main(settings: Settings) -> None:
             if settings.webhook_url is None:
                 await poll_until_stopped(parts.dispatcher, parts.bot, stop)
             else:
-                await serve_webhook_until_stopped(settings, parts.dispatcher, parts.bot, stop)
+                assert close_webhook is not None
+                await serve_webhook_until_stopped(
+                    settings, parts.dispatcher, parts.bot, stop, close_webhook
+                )
             if not await parts.inflight.wait_idle(SHUTDOWN_GRACE_SECONDS):
                 log.warning("stopping with updates still being handled")
         except TelegramUnauthorizedError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,32 +22,17 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
+from storage.updates import UpdateLog
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-REMEMBERED_UPDATES = 4096  # far more than Telegram redelivers (it retries the latest)
 REFUSAL_LOG_INTERVAL = 60.0  # a scanner hammering the URL costs one log line a minute
 
 
 def webhook_path(url: str) -> str:
     """The path Telegram will POST to: the one in WEBHOOK_URL (a proxy passes it on)."""
     return urlsplit(url).path or "/"
-
-
-class RecentUpdates:
-    """The last `size` update ids handled, oldest forgotten first."""
-
-    def __init__(self, size: int = REMEMBERED_UPDATES) -> None:
-        self._size = size
-        self._ids: OrderedDict[int, None] = OrderedDict()
-
-    def __contains__(self, update_id: int) -> bool:
-        return update_id in self._ids
-
-    def add(self, update_id: int) -> None:
-        self._ids[update_id] = None
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
 
 
 class RefusalLog:
@@ -77,9 +61,11 @@ class WebhookHandler(SimpleRequestHandler):
     """aiogram's handler, made strict: 401 without the secret, 400 for a body that is
     not an update, 200 after the update was handled (not before), duplicates skipped."""
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str, **data: Any) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, bot: Bot, secret: str, handled: UpdateLog, **data: Any
+    ) -> None:
         super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret, **data)
-        self._recent = RecentUpdates()
+        self._handled = handled  # in the database: any copy recognises a redelivery
         self._refusals = RefusalLog()
 
     async def close(self) -> None:
@@ -101,16 +87,18 @@ class WebhookHandler(SimpleRequestHandler):
         except (ValueError, ValidationError):
             self._refusals.refused("the body is not a Telegram update", request.remote)
             return web.Response(status=400, text="Bad Request")
-        if update.update_id in self._recent:
+        if await self._handled.seen(update.update_id):
             log.info("update %d delivered again by Telegram: already handled", update.update_id)
             return web.json_response({})
         result = await self.dispatcher.feed_webhook_update(self.bot, update, **self.data)
-        self._recent.add(update.update_id)
+        await self._handled.record(update.update_id)
         return web.Response(body=self._build_response_writer(bot=self.bot, result=result))
 
 
-def build_app(dispatcher: Dispatcher, bot: Bot, url: str, secret: str) -> web.Application:
+def build_app(
+    dispatcher: Dispatcher, bot: Bot, url: str, secret: str, handled: UpdateLog
+) -> web.Application:
     # Updates are a few kB; a megabyte is the most a forged body can make us read.
     app = web.Application(client_max_size=1024 * 1024)
-    WebhookHandler(dispatcher, bot, secret).register(app, path=webhook_path(url))
+    WebhookHandler(dispatcher, bot, secret, handled).register(app, path=webhook_path(url))
     return app

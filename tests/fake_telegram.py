@@ -556,7 +556,10 @@ class FakeTelegram:
         self.webhook_secret: str | None = None
         # The reverse proxy in front of the bot: webhook deliveries go to this base URL
         # (http://127.0.0.1:PORT) with the registered URL's path; None: no delivery.
-        self.webhook_proxy: str | None = None
+        # Where webhook posts go instead of the registered URL: one base URL, or several
+        # taken in turn per post, as a load balancer in front of replicas would.
+        self.webhook_proxy: str | list[str] | None = None
+        self._proxy_turn = 0
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status or 0)
         self._webhook_task: asyncio.Task[None] | None = None
         self.count_429 = 0
@@ -1449,11 +1452,17 @@ class FakeTelegram:
             self._notify()
         return True
 
-    def _webhook_target(self) -> str | None:
-        if not self.webhook_url or self.webhook_proxy is None:
+    def _webhook_target(self, advance: bool = False) -> str | None:
+        if not self.webhook_url or not self.webhook_proxy:
             return None
+        proxies = self.webhook_proxy
+        if isinstance(proxies, str):
+            proxies = [proxies]
+        base = proxies[self._proxy_turn % len(proxies)]
+        if advance:
+            self._proxy_turn += 1
         parts = urlsplit(self.webhook_url)
-        return self.webhook_proxy.rstrip("/") + (parts.path or "/")
+        return base.rstrip("/") + (parts.path or "/")
 
     async def _deliver_webhooks(self) -> None:
         """POST queued updates to the webhook one at a time, as Telegram does per bot
@@ -1465,7 +1474,7 @@ class FakeTelegram:
                     lambda: (self._deliverable(1) or None) if self._webhook_target() else None,
                     1.0,
                 )
-                target = self._webhook_target()
+                target = self._webhook_target(advance=True)
                 if not batch or target is None or self._stopping:
                     continue
                 update = batch[0]

@@ -13,6 +13,8 @@ from pathlib import Path
 import aiohttp
 from delivery_helpers import delivered, publish, seed, start_primed, story, wait_delivered
 from fake_telegram import ApiCall
+from feedgen import feeds_toml, rss
+from harness import tg_barrier
 
 READERS = list(range(820_001, 820_151))
 IN_FLIGHT = 8  # SPEC 7.2: the duplicates a lost leader can leave
@@ -140,3 +142,72 @@ async def test_a_leader_cut_off_from_the_database_stops_and_is_replaced(
     await wait_role(second_port, "leader")
     await wait_delivered(tg, READERS, after=mark, timeout=60)
     assert duplicates(tg, mark) <= IN_FLIGHT
+
+
+WEBHOOK_URL = "https://news-bot.example/telegram/updates"
+WEBHOOK_SECRET = "r3plica-Secret_for-tests"
+
+
+async def test_webhook_replicas_handle_each_update_once_and_deliver_each_article_once(
+    tg, start_bot, feed_server, reader, tmp_path, pg_server, unused_tcp_port_factory
+):
+    """Both copies serve the webhook behind a balancer that alternates between them; only
+    the leader registers it and sends. A redelivery reaching the other copy is skipped."""
+    url = await pg_server.create_database()
+    await seed(tmp_path / "a", READERS, url=url)
+    web = [unused_tcp_port_factory(), unused_tcp_port_factory()]
+    ops = [unused_tcp_port_factory(), unused_tcp_port_factory()]
+    tg.webhook_proxy = [f"http://127.0.0.1:{port}" for port in web]
+    feed_server.serve("/a.xml", rss())
+    feeds = feeds_toml(feed_server, "/a.xml")
+    env = {
+        "POLL_INTERVAL_SECONDS": "1",
+        "SEND_RATE_PER_SECOND": "20",
+        "DATABASE_URL": url,
+        "WEBHOOK_URL": WEBHOOK_URL,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    copies = []
+    for n, role in enumerate(("leader", "standby")):
+        copies.append(
+            await start_bot(
+                env={**env, "WEB_PORT": str(web[n]), "METRICS_PORT": str(ops[n])},
+                feeds=feeds,
+                workdir=tmp_path / "ab"[n],
+                wait_ready=False,
+            )
+        )
+        await wait_role(ops[n], role)
+    await tg.wait_for("setWebhook", timeout=30)
+    await feed_server.wait_for_hits("/a.xml", 2)  # primed: the next item is news
+
+    readers = [reader() for _ in range(12)]
+    for one in readers:
+        await one.ask("/start")
+    await tg.wait_updates_consumed()
+    assert all(status == 200 for _, status in tg.webhook_deliveries)
+    for one in readers:
+        assert len(one.messages) == 1, one
+    handled = [copy.log_text().count("is handled") for copy in copies]
+    assert all(handled), handled  # the balancer reached both copies
+
+    # Telegram delivers an update again (our 200 was lost) and it reaches the other copy.
+    update = tg.private_message(readers[0].chat_id, "/help")
+    update["update_id"] = 900_100_001  # posted by the test itself, as Telegram would
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    before = tg.mark()
+    for port in web:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"http://127.0.0.1:{port}/telegram/updates", json=update, headers=headers
+            ) as response:
+                assert response.status == 200
+    await tg_barrier(tg)
+    answers = tg.calls_of("sendMessage", chat_id=readers[0].chat_id)
+    assert len([c for c in answers if c.index >= before]) == 1
+
+    mark = tg.mark()
+    publish(feed_server, story(1))
+    await wait_delivered(tg, READERS, after=mark, timeout=60)
+    assert duplicates(tg, mark) == 0
+    assert not tg.calls_of("getUpdates"), "webhook mode must not long-poll"

@@ -26,6 +26,7 @@ TABLES = (
     "breaking",
     "digest_items",
     "topic_corrections",
+    "handled_updates",
 )
 BOOKKEEPING = ("schema_migrations",)
 BATCH = 5_000

@@ -9,6 +9,7 @@ from pg_server import BACKENDS
 
 from storage.database import STORAGE_ERRORS, Database
 from storage.schema import MigrationError, migrations
+from storage.transfer import BOOKKEEPING, TABLES
 
 
 @pytest_asyncio.fixture(params=BACKENDS)
@@ -126,3 +127,8 @@ async def test_telegram_ids_beyond_32_bits_are_stored_whole(db):
         (channel,),
     )
     assert await db.fetch_value("SELECT chat_id FROM chats") == channel
+
+
+async def test_migrate_db_copies_every_table_the_migrations_create(db):
+    """A new table must be added to storage/transfer.py, or `migrate-db` refuses it."""
+    assert set(await db.tables()) == set(TABLES) | set(BOOKKEEPING)

@@ -85,6 +85,7 @@ log = logging.getLogger(__name__)
 # Updates in hand, then the message being sent: together inside SPEC 2's 10 s.
 SHUTDOWN_GRACE_SECONDS = 4.0
 SENDER_GRACE_SECONDS = 3.0
+LOST_LOCK = "lost the leader lock: restart this copy (it will stand by)"
 
 
 async def open_database(
@@ -505,6 +506,8 @@ async def main(settings: Settings) -> None:
         try:
             started = _start_up_calls(parts.bot, catalogue, settings, parts.channels, stop)
             if not await until_stopped(started, stop):
+                if parts.leadership is not None and parts.leadership.fenced:
+                    raise LeadershipLost(LOST_LOCK)
                 return
             sender_task = asyncio.create_task(parts.sender.run(stop), name="sender")
             resources.push_async_callback(_finish, sender_task, stop)
@@ -536,7 +539,7 @@ async def main(settings: Settings) -> None:
                 "Telegram rejected the token (401 Unauthorized); check it with @BotFather",
             ) from None
     if parts.leadership is not None and parts.leadership.fenced:
-        raise LeadershipLost("lost the leader lock: restart this copy (it will stand by)")
+        raise LeadershipLost(LOST_LOCK)
     log.info("stopped")
 
 

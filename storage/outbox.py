@@ -14,6 +14,7 @@ transaction: the sender's throughput is bound by Telegram, not by SQLite round t
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -165,7 +166,9 @@ class OutboxRepository:
     ) -> None:
         self._db = db
         self._timezone = timezone  # TIMEZONE: readers who chose no zone of their own
-        self._holder = holder or f"{socket.gethostname()}:{os.getpid()}"  # this copy
+        # This process: a restarted container keeps its host name and pid (1), and must
+        # not take its predecessor's leased rows for its own.
+        self._holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     async def claim(self, limit: int, now: datetime) -> list[OutboxRow]:
         """Due pending rows, highest priority first then oldest, marked `sending`.
@@ -212,11 +215,16 @@ class OutboxRepository:
                 int(o.attempt),
                 _error(o.error),
                 o.outbox_id,
+                self._holder,
             )
             for o in outcomes
             if isinstance(o, Retry)
         ]
-        failed = [(_error(o.error), o.outbox_id) for o in outcomes if isinstance(o, Failed)]
+        failed = [
+            (_error(o.error), o.outbox_id, self._holder)
+            for o in outcomes
+            if isinstance(o, Failed)
+        ]
         if not (sent or retry or failed):
             return
         if sent and not (retry or failed):  # the usual batch: one statement, no BEGIN
@@ -230,14 +238,16 @@ class OutboxRepository:
                     "UPDATE outbox SET status = 'pending', not_before = ?,"
                     " attempts = attempts + ?, last_error = coalesce(?, last_error)"
                     # A row dropped meanwhile (chat blocked, paused, channel removed)
-                    # stays dropped: the sender may still have held it in memory.
-                    " WHERE outbox_id = ? AND status = 'sending'",
+                    # stays dropped: the sender may still have held it in memory. A row
+                    # another copy took over (our lease ran out) is that copy's now.
+                    " WHERE outbox_id = ? AND status = 'sending' AND claimed_by = ?",
                     retry,
                 )
             if failed:
                 await conn.executemany(
                     "UPDATE outbox SET status = 'failed', attempts = attempts + 1,"
-                    " last_error = ? WHERE outbox_id = ? AND status = 'sending'",
+                    " last_error = ? WHERE outbox_id = ? AND status = 'sending'"
+                    " AND claimed_by = ?",
                     failed,
                 )
 
@@ -259,8 +269,18 @@ class OutboxRepository:
         async with self._db.transaction() as conn:
             return await conn.execute(
                 "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
-                " AND outbox_id IN (SELECT value FROM json_each(?))",
-                (Ints(ids),),
+                " AND claimed_by = ? AND outbox_id IN (SELECT value FROM json_each(?))",
+                (self._holder, Ints(ids)),
+            )
+
+    async def renew_leases(self, now: datetime) -> int:
+        """Extend the lease of every row this copy holds (the sender does it every few
+        seconds): a row waiting long in memory (a 429 pause, a backoff) stays ours while
+        we live, and returns to the queue one lease after we stop renewing."""
+        async with self._db.transaction() as conn:
+            return await conn.execute(
+                "UPDATE outbox SET lease_until = ? WHERE status = 'sending' AND claimed_by = ?",
+                (_stamp(now + LEASE), self._holder),
             )
 
     async def release_in_flight(self, now: datetime) -> int:

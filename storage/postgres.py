@@ -7,6 +7,7 @@ copies of the bot starting together apply each one once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x6E657773626F74
 COPY_LOCK = MIGRATION_LOCK + 1
 SERVER_SETTINGS = {"timezone": "UTC"}
+# A half-open connection (a cut network, a host gone) must fail a statement, not hang it
+# with the write lock held; and connecting must not outlast a SIGTERM's grace.
+COMMAND_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 5.0
 
 
 def redact(url: str) -> str:
@@ -91,6 +96,8 @@ class PostgresDatabase(Database):
             max_size=pool_size,
             server_settings={**SERVER_SETTINGS, "application_name": f"newsbot-pool-{os.getpid()}"},
             connection_class=_PooledConnection,
+            command_timeout=COMMAND_TIMEOUT,
+            timeout=CONNECT_TIMEOUT,
             **options,
         )
         database = cls(pool, url)
@@ -102,10 +109,18 @@ class PostgresDatabase(Database):
         return database
 
     async def close(self) -> None:
+        """Close every connection, each on its own: one that hangs (a cut network) is
+        terminated after a moment and does not keep the others open."""
         for connection in (self._writer, self._lock_connection):
-            if connection is not None:
-                await connection.close()
-        await self.pool.close()
+            if connection is not None and not connection.is_closed():
+                try:
+                    await connection.close(timeout=2)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    connection.terminate()
+        try:
+            await asyncio.wait_for(self.pool.close(), 5)
+        except TimeoutError:
+            self.pool.terminate()
 
     async def _writer_connection(self) -> asyncpg.Connection:
         """The connection of every write transaction. Writes are serialised anyway (the
@@ -116,6 +131,8 @@ class PostgresDatabase(Database):
             self._writer = await asyncpg.connect(
                 self.url,
                 server_settings={**SERVER_SETTINGS, "application_name": self.name("writer")},
+                command_timeout=COMMAND_TIMEOUT,
+                timeout=CONNECT_TIMEOUT,
             )
         return self._writer
 
@@ -125,7 +142,10 @@ class PostgresDatabase(Database):
         if self._lock_connection is not None and not self._lock_connection.is_closed():
             await self._lock_connection.close()
         connection = await asyncpg.connect(
-            self.url, server_settings={**SERVER_SETTINGS, "application_name": self.name("lock")}
+            self.url,
+            server_settings={**SERVER_SETTINGS, "application_name": self.name("lock")},
+            command_timeout=COMMAND_TIMEOUT,
+            timeout=CONNECT_TIMEOUT,
         )
         try:
             held = await connection.fetchval("SELECT pg_try_advisory_lock($1)", COPY_LOCK)

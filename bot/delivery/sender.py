@@ -139,6 +139,7 @@ class SenderStats:
 
 
 RESTART_GAP = timedelta(seconds=2)
+LEASE_RENEWAL = 5.0  # seconds between renewals of the rows held (storage.outbox.LEASE: 15 s)
 
 
 class _Journal:
@@ -245,6 +246,7 @@ class Sender:
         self._seq = itertools.count()
         self._more = True  # the last claim was full: more rows may be due
         self._last_claim = -math.inf
+        self._last_renewal = self._clock()
 
     # ------------------------------------------------------------------ public
 
@@ -318,6 +320,9 @@ class Sender:
 
     async def _step(self, stop: asyncio.Event, until_idle: bool) -> bool:
         """One turn of the dispatcher; False when `until_idle` and nothing is due."""
+        if self._clock() - self._last_renewal >= LEASE_RENEWAL:
+            self._last_renewal = self._clock()
+            await self._outbox.renew_leases(self._wall())
         if self._woken or self._clock() - self._last_claim >= self._idle_timeout:
             self._woken = False
             self._more = True  # the outbox may hold due rows we have not claimed
@@ -384,6 +389,8 @@ class Sender:
             return
         if self._window.busy(chat_id):  # never two requests at once to one chat
             self._push(now + BUSY_RECHECK, row)
+            return
+        if not self._may_claim():  # fenced: the row's lease passes to the next leader
             return
         wait = self._pacer.reserve(chat_id, row.is_private, now)
         if wait > 0:

@@ -355,3 +355,29 @@ async def test_two_copies_claiming_at_once_never_take_the_same_row(pg_server):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_lost_leaders_late_writes_leave_its_successors_rows_alone(db):
+    """A fenced leader still flushes its results and releases what it held: rows another
+    copy took over since must stay that copy's, or it would claim and send them twice."""
+    await add_chat(db, 1)
+    ids = [await enqueue(db, 1, await add_article(db, f"a{i}")) for i in range(2)]
+    leader, successor = OutboxRepository(db, holder="a:1"), OutboxRepository(db, holder="b:2")
+    await leader.claim(10, NOW)
+    assert len(await successor.claim(10, NOW + LEASE + timedelta(seconds=1))) == 2
+    assert await leader.release(ids) == 0
+    await leader.record([Retry(ids[0], None, "late"), Failed(ids[1], "late")])
+    for outbox_id in ids:
+        state = await row(db, outbox_id)
+        assert (state["status"], state["claimed_by"]) == ("sending", "b:2")
+
+
+async def test_renewed_leases_keep_a_live_leaders_rows(db):
+    await add_chat(db, 1)
+    await enqueue(db, 1, await add_article(db))
+    leader, successor = OutboxRepository(db, holder="a:1"), OutboxRepository(db, holder="b:2")
+    await leader.claim(10, NOW)
+    assert await leader.renew_leases(NOW + timedelta(seconds=10)) == 1
+    assert await successor.claim(10, NOW + LEASE + timedelta(seconds=1)) == []
+    later = NOW + timedelta(seconds=10) + LEASE
+    assert len(await successor.claim(10, later)) == 1  # renewals stopped: it passes on

@@ -50,13 +50,14 @@ def sqlite_params(params: Params) -> Params:
     return tuple(sqlite_value(value) for value in params)
 
 
-# A quoted literal or identifier (skipped), a list parameter, a parameter, or group_concat.
+# A quoted literal or identifier or a comment (skipped), a list parameter, a parameter,
+# or group_concat.
 _TOKEN = re.compile(
-    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/
     |json_each\(\s*(?P<list>\?|:[A-Za-z_]\w*)\s*\)
     |(?P<param>\?|(?<!:):[A-Za-z_]\w*)
     |(?P<concat>\bgroup_concat\()""",
-    re.VERBOSE | re.IGNORECASE,
+    re.VERBOSE | re.IGNORECASE | re.DOTALL,
 )
 
 

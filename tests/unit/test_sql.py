@@ -64,3 +64,10 @@ def test_rowcount_reads_asyncpg_status_lines():
     assert rowcount("UPDATE 3") == 3
     assert rowcount("INSERT 0 2") == 2
     assert rowcount("CREATE TABLE") == 0
+
+
+def test_comments_are_left_alone():
+    sql = "SELECT a -- why? :not a parameter\nFROM t /* nor ? here */ WHERE b = ?"
+    text, args = postgres(sql, (1,))
+    assert text == "SELECT a -- why? :not a parameter\nFROM t /* nor ? here */ WHERE b = $1"
+    assert args == [1]

@@ -247,6 +247,7 @@ class Sender:
         self._more = True  # the last claim was full: more rows may be due
         self._last_claim = -math.inf
         self._last_renewal = self._clock()
+        self._renewal: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -320,9 +321,10 @@ class Sender:
 
     async def _step(self, stop: asyncio.Event, until_idle: bool) -> bool:
         """One turn of the dispatcher; False when `until_idle` and nothing is due."""
-        if self._clock() - self._last_renewal >= LEASE_RENEWAL:
+        if self._clock() - self._last_renewal >= LEASE_RENEWAL and self._renewal is None:
+            # Beside the dispatcher, not in its way: a send never waits for a renewal.
             self._last_renewal = self._clock()
-            await self._outbox.renew_leases(self._wall())
+            self._renewal = asyncio.create_task(self._renew())
         if self._woken or self._clock() - self._last_claim >= self._idle_timeout:
             self._woken = False
             self._more = True  # the outbox may hold due rows we have not claimed
@@ -429,8 +431,18 @@ class Sender:
                 await asyncio.gather(waiter, sleeper, return_exceptions=True)
         self._signal.clear()
 
+    async def _renew(self) -> None:
+        try:
+            await self._outbox.renew_leases(self._wall())
+        except Exception:  # the next renewal tries again; the lease has 10 s to spare
+            log.exception("sender: renewing the leases of held rows failed")
+        finally:
+            self._renewal = None
+
     async def _finish(self) -> None:
         """Let the sends in hand complete (bounded), store every result, release the rest."""
+        if self._renewal is not None:
+            await asyncio.gather(self._renewal, return_exceptions=True)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=self._shutdown_grace)
             if pending:

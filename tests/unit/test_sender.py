@@ -634,3 +634,25 @@ async def test_a_restart_waits_out_the_rate_window_of_the_last_sends(db, tg, mak
     stop.set()
     await asyncio.wait_for(task, 3)
     assert 1.0 < clock.sleeps[0] <= 2.0
+
+
+async def test_held_rows_have_their_leases_renewed_while_the_sender_runs(
+    db, tg, make_sender, outbox, clock, monkeypatch
+):
+    """Rows wait in memory for the pace (here 1 a second): their leases are renewed
+    every few seconds, beside the dispatcher, so no other copy takes them meanwhile."""
+    renewals: list[datetime] = []
+    renew = outbox.renew_leases
+
+    async def counted(now: datetime) -> int:
+        renewals.append(now)
+        return await renew(now)
+
+    monkeypatch.setattr(outbox, "renew_leases", counted)
+    for i in range(12):
+        await add_chat(db, 3000 + i)
+        await enqueue(db, 3000 + i, await add_article(db, f"Story {i}"))
+    await make_sender(Pacer(1)).run_until_idle()
+    assert set((await statuses(db)).values()) == {"sent"}
+    assert len(renewals) >= 2
+    assert all(b - a >= timedelta(seconds=5) for a, b in itertools.pairwise(renewals))

@@ -47,17 +47,8 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Connection(abc.ABC):
-    """A connection inside an open transaction."""
-
-    dialect: str
-
-    @abc.abstractmethod
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; returns the rows it changed."""
-
-    @abc.abstractmethod
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+class Reads(abc.ABC):
+    """Queries, on a database or on a connection inside a transaction."""
 
     @abc.abstractmethod
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
@@ -70,7 +61,20 @@ class Connection(abc.ABC):
         return None if row is None else row[0]
 
 
-class Database(abc.ABC):
+class Connection(Reads):
+    """A connection inside an open transaction."""
+
+    dialect: str
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the rows it changed."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+
+
+class Database(Reads):
     """The application's database; repositories take it as their only dependency."""
 
     dialect: str
@@ -93,16 +97,6 @@ class Database(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
-
-    @abc.abstractmethod
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
-
-    @abc.abstractmethod
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
-
-    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
-        row = await self.fetch_one(sql, params)
-        return None if row is None else row[0]
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One statement in a transaction of its own; returns the rows it changed."""

@@ -57,7 +57,9 @@ class _PooledConnection(asyncpg.Connection):
 class PostgresConnection(Connection):
     dialect = "postgresql"
 
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(self, connection: asyncpg.Connection | asyncpg.Pool) -> None:
+        """A connection in a transaction, or the pool for reads outside one (a pool
+        answers the same calls, each on a connection it lends)."""
         self._connection = connection
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -85,6 +87,7 @@ class PostgresDatabase(Database):
         super().__init__()
         self.pool = pool
         self.url = url
+        self._reads = PostgresConnection(pool)
         self._lock_connection: asyncpg.Connection | None = None
         self._writer: asyncpg.Connection | None = None
 
@@ -176,12 +179,10 @@ class PostgresDatabase(Database):
         return f"newsbot-{role}-{os.getpid()}"
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        text, args = postgres(sql, params)
-        return list(await self.pool.fetch(text, *args))
+        return await self._reads.fetch_all(sql, params)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        text, args = postgres(sql, params)
-        return await self.pool.fetchrow(text, *args)
+        return await self._reads.fetch_one(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """asyncpg runs a batch atomically on its own (one implicit transaction), so

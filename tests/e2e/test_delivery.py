@@ -49,8 +49,14 @@ def readers(count: int) -> list[int]:
 async def test_fan_out_to_200_readers_keeps_every_rate_limit(
     tg, start_bot, feed_server, tmp_path, database_url
 ):
-    rate = 50
-    tg.enforce_limits(global_per_second=rate)
+    # As in production (SEND_RATE 25 under Telegram's 30), the bot's ceiling sits a little
+    # under the limit Telegram enforces: Telegram counts requests when they arrive, and on
+    # a loaded machine one request delayed by 40 ms between the bot's pacer and the fake
+    # put 51 arrivals inside one second at SEND_RATE 50 against a limit of 50 (CI, stop
+    # 19). The pacer's exact ceiling is proven on a pure clock
+    # (tests/unit/test_delivery_pacing.py).
+    rate, telegram_limit = 45, 50
+    tg.enforce_limits(global_per_second=telegram_limit)
     chats = readers(200)
     await seed(tmp_path / "bot", chats, url=database_url)
     await start_primed(
@@ -63,7 +69,7 @@ async def test_fan_out_to_200_readers_keeps_every_rate_limit(
     calls = sends(tg, after=mark)
     assert tg.count_429 == 0, [c.brief() for c in calls if c.status == 429][:5]
     assert sorted(c.params["chat_id"] for c in calls) == chats  # one each, none retried
-    assert most_in_window([c.at for c in calls], 1.0) <= rate
+    assert most_in_window([c.at for c in calls], 1.0) <= telegram_limit
 
 
 async def test_retry_after_pauses_all_sending_then_resumes(tg, start_bot, feed_server, tmp_path):

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from storage.channels import queue_article
 from storage.database import Connection, Database
+from storage.feeds import SOURCE_TITLE
 from storage.sql import Texts
 
 
@@ -67,7 +68,8 @@ def _article(row) -> Article:
 
 # A recalled breaking item (SPEC 8.2a) stays stored for the counts but is never listed.
 _SELECT = (
-    "SELECT a.*, f.name AS source FROM articles a LEFT JOIN feeds f ON f.feed_id = a.feed_id"
+    f"SELECT a.*, {SOURCE_TITLE} AS source"
+    " FROM articles a LEFT JOIN feeds f ON f.feed_id = a.feed_id"
     " WHERE a.recalled = 0"
 )
 

@@ -28,6 +28,7 @@ class Channel:
     language: str
     active: bool  # False once Telegram refused a post (bot removed, no rights)
     topics: tuple[str, ...]  # the filter; empty: every topic
+    photos: bool = True  # items with a picture are posted as photos (SPEC 8.4)
 
     @property
     def label(self) -> str:
@@ -162,6 +163,19 @@ class ChannelRepository:
         except ValueError:
             return None
 
+    async def configure(
+        self, chat_id: int, *, photos: bool | None = None, language: str | None = None
+    ) -> Channel | None:
+        """`/channel set` (SPEC 8.4): change what is given, keep the rest; None when the
+        chat is not a target. Applies to posts sent from now on, queued ones included."""
+        async with self._db.transaction() as conn:
+            changed = await conn.execute(
+                "UPDATE chats SET photos = coalesce(?, photos), language = coalesce(?, language),"
+                " updated_at = ? WHERE chat_id = ? AND target = 1",
+                (None if photos is None else int(photos), language, utcnow(), chat_id),
+            )
+        return await self.get(chat_id) if changed == 1 else None
+
     async def remove(self, chat_id: int) -> bool:
         """Stop posting to a target: its filter goes and its queued posts are dropped.
 
@@ -185,7 +199,7 @@ class ChannelRepository:
 
 
 _SELECT = """
-SELECT c.chat_id, c.kind, c.title, c.username, c.thread_id, c.language, c.active,
+SELECT c.chat_id, c.kind, c.title, c.username, c.thread_id, c.language, c.active, c.photos,
        group_concat(s.key, ' ') AS topics
 FROM chats c
 LEFT JOIN subscriptions s ON s.chat_id = c.chat_id AND s.kind = 'topic'
@@ -202,4 +216,5 @@ def _channel(row) -> Channel:
         language=row["language"],
         active=bool(row["active"]),
         topics=tuple(sorted((row["topics"] or "").split())),
+        photos=bool(row["photos"]),
     )

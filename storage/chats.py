@@ -20,6 +20,8 @@ class Chat:
     digest_time: str | None = None
     quiet_start: str | None = None
     quiet_end: str | None = None
+    previews: bool = True  # link previews in pushes (SPEC 7.5, /previews)
+    photos: bool = True  # a channel's posts of items with a picture are photos (SPEC 8.4)
 
 
 def _chat(row) -> Chat:
@@ -34,6 +36,8 @@ def _chat(row) -> Chat:
         digest_time=row["digest_time"],
         quiet_start=row["quiet_start"],
         quiet_end=row["quiet_end"],
+        previews=bool(row["previews"]),
+        photos=bool(row["photos"]),
     )
 
 
@@ -84,3 +88,9 @@ class ChatRepository:
 
     async def set_active(self, chat_id: int, active: bool) -> bool:
         return await self._set(chat_id, "active", int(active))
+
+    async def set_previews(self, chat_id: int, previews: bool) -> bool:
+        return await self._set(chat_id, "previews", int(previews))
+
+    async def set_photos(self, chat_id: int, photos: bool) -> bool:
+        return await self._set(chat_id, "photos", int(photos))

@@ -21,6 +21,12 @@ class Success:
     etag: str | None
     last_modified: str | None
     body_hash: str | None
+    feed_title: str | None = None  # the feed's own <title>, when this poll parsed it
+
+
+# The name readers see (SPEC 6.0): the configured title, else the feed's own, else `name`.
+# Used in SQL wherever an article's source is shown.
+SOURCE_TITLE = "coalesce(f.title, f.feed_title, f.name)"
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,13 @@ class Feed:
     failures: int = 0
     next_poll_at: str | None = None
     primed: bool = False
+    title: str | None = None  # FEEDS_FILE's `title`
+    feed_title: str | None = None  # the feed's own <title> at its last good fetch
+
+    @property
+    def display_title(self) -> str:
+        """What readers see as the source (SPEC 6.0)."""
+        return self.title or self.feed_title or self.name
 
 
 def _feed(row) -> Feed:
@@ -57,6 +70,8 @@ def _feed(row) -> Feed:
         failures=row["failures"],
         next_poll_at=row["next_poll_at"],
         primed=bool(row["primed"]),
+        title=row["title"],
+        feed_title=row["feed_title"],
     )
 
 
@@ -85,8 +100,18 @@ class FeedRepository:
         )
         return [_feed(r) for r in rows]
 
-    async def upsert(self, url: str, name: str, encoding: str | None) -> Feed:
-        """Upsert by URL; a name that another URL already holds gets a numeric suffix."""
+    async def upsert(
+        self,
+        url: str,
+        name: str,
+        encoding: str | None,
+        *,
+        title: str | None = None,
+        feed_title: str | None = None,
+    ) -> Feed:
+        """Upsert by URL; a name that another URL already holds gets a numeric suffix.
+        `title` is FEEDS_FILE's (None clears it); `feed_title`, when given, is the feed's
+        own <title> from a fetch just made (None keeps the one stored)."""
         async with self._db.transaction() as conn:
             candidate, suffix = name, 1
             while True:
@@ -98,11 +123,13 @@ class FeedRepository:
                 suffix += 1
                 candidate = f"{name}-{suffix}"
             row = await conn.fetch_one(
-                "INSERT INTO feeds (url, name, encoding, created_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO feeds (url, name, encoding, title, feed_title, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (url) DO UPDATE"
-                " SET name = excluded.name, encoding = excluded.encoding"
+                " SET name = excluded.name, encoding = excluded.encoding, title = excluded.title,"
+                " feed_title = coalesce(excluded.feed_title, feeds.feed_title)"
                 " RETURNING *",
-                (url, candidate, encoding, utcnow()),
+                (url, candidate, encoding, _title(title), _title(feed_title), utcnow()),
             )
         return _feed(row)
 
@@ -125,8 +152,12 @@ class FeedRepository:
             await conn.executemany(
                 "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = ?,"
                 " last_polled_at = ?, last_success_at = ?, failures = 0, next_poll_at = NULL,"
-                " primed = 1 WHERE feed_id = ?",
-                [(s.etag, s.last_modified, s.body_hash, s.at, s.at, s.feed_id) for s in successes],
+                " primed = 1, feed_title = coalesce(?, feed_title) WHERE feed_id = ?",
+                [
+                    (s.etag, s.last_modified, s.body_hash, s.at, s.at, _title(s.feed_title), id_)
+                    for s in successes
+                    for id_ in (s.feed_id,)
+                ],
             )
 
     async def record_failure(self, feed_id: int, *, now: str, error: str, next_poll_at: str) -> int:
@@ -148,3 +179,15 @@ class FeedRepository:
         async with self._db.transaction() as conn:
             deleted = await conn.execute("DELETE FROM feeds WHERE feed_id = ?", (feed_id,))
             return deleted == 1
+
+
+MAX_TITLE_LENGTH = 200
+
+
+def _title(value: str | None) -> str | None:
+    """A title as stored: whitespace collapsed, bounded, None when empty (a feed whose
+    <title> is blank keeps showing its name)."""
+    if value is None:
+        return None
+    value = " ".join(value.split())[:MAX_TITLE_LENGTH]
+    return value or None

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from bot.schedule import is_quiet, parse_time
 from storage.database import Connection, Database
+from storage.feeds import SOURCE_TITLE
 from storage.sql import Ints
 
 STATUSES = ("pending", "sending", "sent", "failed", "dropped")
@@ -49,8 +50,11 @@ class OutboxRow:
     title: str  # article fields: empty for a row with its own text
     summary: str
     link: str | None
-    source: str | None  # name of the feed that first carried the article
+    source: str | None  # title of the feed that first carried the article (SPEC 6.0)
     topics: tuple[str, ...]
+    image: str | None = None  # the article's picture: http(s) URL or Telegram file_id
+    previews: bool = True  # the reader's link previews (/previews)
+    photos: bool = True  # a channel's photo posts (/channel set ID photos)
 
     @property
     def is_private(self) -> bool:
@@ -63,6 +67,7 @@ class Sent:
     outbox_id: int
     message_id: int
     at: datetime
+    photo: bool = False  # delivered as a photo: its caption is the post
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,11 @@ Outcome = Sent | Retry | Failed
 # (it cannot infer it from `status = 'pending'`); without it every claim scans the table.
 # On PostgreSQL the rows are locked as they are read, skipping rows another copy holds:
 # two senders can never claim the same row.
-_CLAIM = """
+_CLAIM = f"""
 SELECT o.outbox_id, o.chat_id, o.article_id, o.text, o.silent, o.priority, o.attempts,
        c.kind AS chat_kind, c.language, c.thread_id, c.active, c.paused, c.target,
-       c.timezone, c.quiet_start, c.quiet_end,
-       a.title, a.summary, a.link, a.topics, f.name AS source
+       c.timezone, c.quiet_start, c.quiet_end, c.previews, c.photos,
+       a.title, a.summary, a.link, a.topics, a.image, {SOURCE_TITLE} AS source
 FROM outbox o
 JOIN chats c ON c.chat_id = o.chat_id
 LEFT JOIN articles a ON a.article_id = o.article_id
@@ -108,7 +113,9 @@ LIMIT :limit
 _SKIP_LOCKED = {"postgresql": " FOR UPDATE OF o SKIP LOCKED", "sqlite": ""}
 
 
-_RECORD_SENT = "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ? WHERE outbox_id = ?"
+_RECORD_SENT = (
+    "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, photo = ? WHERE outbox_id = ?"
+)
 
 
 def _deliverable(row) -> bool:
@@ -147,6 +154,9 @@ def _row(row, now: datetime, default_zone: str) -> OutboxRow:
         link=row["link"],
         source=row["source"],
         topics=tuple((row["topics"] or "").split()),
+        image=row["image"],
+        previews=bool(row["previews"]),
+        photos=bool(row["photos"]),
     )
 
 
@@ -208,7 +218,11 @@ class OutboxRepository:
 
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         """Write a batch of send results in one transaction."""
-        sent = [(o.message_id, _stamp(o.at), o.outbox_id) for o in outcomes if isinstance(o, Sent)]
+        sent = [
+            (o.message_id, _stamp(o.at), int(o.photo), o.outbox_id)
+            for o in outcomes
+            if isinstance(o, Sent)
+        ]
         retry = [
             (
                 _stamp(o.not_before) if o.not_before else None,

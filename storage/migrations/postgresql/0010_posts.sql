@@ -1,0 +1,7 @@
+-- PostgreSQL form of ../0010_posts.sql.
+ALTER TABLE feeds ADD COLUMN title TEXT;
+ALTER TABLE feeds ADD COLUMN feed_title TEXT;
+ALTER TABLE articles ADD COLUMN image TEXT;
+ALTER TABLE chats ADD COLUMN previews INTEGER NOT NULL DEFAULT 1 CHECK (previews IN (0, 1));
+ALTER TABLE chats ADD COLUMN photos INTEGER NOT NULL DEFAULT 1 CHECK (photos IN (0, 1));
+ALTER TABLE outbox ADD COLUMN photo INTEGER NOT NULL DEFAULT 0 CHECK (photo IN (0, 1));

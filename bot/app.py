@@ -164,7 +164,7 @@ class DatabaseWaitStopped(Exception):
 
 async def seed_feeds(feeds: FeedRepository, specs: list[FeedSpec]) -> None:
     for spec in specs:
-        await feeds.upsert(spec.url, spec.name, spec.encoding)
+        await feeds.upsert(spec.url, spec.name, spec.encoding, title=spec.title)
 
 
 async def register_commands(bot: Bot, catalogue: Catalogue) -> None:

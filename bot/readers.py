@@ -213,3 +213,7 @@ class ReaderService:
 
     async def source_names(self) -> list[str]:
         return [feed.name for feed in await self._feeds.list()]
+
+    async def sources(self) -> list[tuple[str, str]]:
+        """(name for `source:NAME`, title readers see) of every feed (SPEC 6.0)."""
+        return [(feed.name, feed.display_title) for feed in await self._feeds.list()]

@@ -40,7 +40,7 @@ async def start(
 
 
 async def help_command(message: Message, t: Translator, readers: ReaderService) -> None:
-    sources = views.sources_text(t, await readers.source_names())
+    sources = views.sources_text(t, await readers.sources())
     await message.answer(t("help.text", sources=sources, limit=MAX_SUBSCRIPTIONS))
 
 

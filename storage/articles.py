@@ -31,6 +31,7 @@ class Candidate:
     topics: frozenset[str]
     keywords: frozenset[str]  # keys of readers' keyword subscriptions it matches
     fresh: bool  # young enough to push (MAX_ITEM_AGE_HOURS)
+    image: str | None = None  # the item's picture (absolute http(s) URL)
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,8 @@ async def _insert(
     topics = sorted(item.topics)
     article_id = await conn.fetch_value(
         "INSERT INTO articles (feed_id, link, canonical_link, title, title_key, summary,"
-        " published_at, stored_at, topics, pushed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " published_at, stored_at, topics, pushed, image)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " RETURNING article_id",
         (
             feed_id,
@@ -249,6 +251,7 @@ async def _insert(
             stamp,
             " ".join(topics),
             int(pushed),
+            item.image,
         ),
     )
     await conn.executemany(

@@ -19,6 +19,7 @@ class FeedSpec:
     url: str
     name: str
     encoding: str | None = None
+    title: str | None = None  # shown to readers as the source (else the feed's own title)
 
 
 def default_name(url: str) -> str:
@@ -68,9 +69,19 @@ def load_feeds_file(path: Path) -> list[FeedSpec]:
                 codecs.lookup(str(encoding))
             except LookupError:
                 raise ConfigError("FEEDS_FILE", f"{where}: unknown encoding {encoding!r}") from None
+        title = entry.get("title")
+        if title is not None and (not isinstance(title, str) or not title.strip()):
+            raise ConfigError("FEEDS_FILE", f"{where}: title must be non-empty text")
         if url in seen_urls or name.casefold() in seen_names:
             raise ConfigError("FEEDS_FILE", f"{where}: duplicate url or name ({url}, {name})")
         seen_urls.add(url)
         seen_names.add(name.casefold())
-        specs.append(FeedSpec(url=url, name=name, encoding=str(encoding) if encoding else None))
+        specs.append(
+            FeedSpec(
+                url=url,
+                name=name,
+                encoding=str(encoding) if encoding else None,
+                title=" ".join(title.split()) if title else None,
+            )
+        )
     return specs

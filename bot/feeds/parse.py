@@ -35,6 +35,8 @@ import feedparser
 # exactly as when feedparser resolves them itself, or stored items would look new.
 from feedparser.urls import _urljoin
 
+from bot.feeds.images import item_image
+
 # feedparser joins an item's link with the base always, its id only when the id is an
 # RSS guid without isPermaLink or with isPermaLink exactly "true" (or an Atom id), and
 # with xml:base in scope when there is one.
@@ -51,6 +53,7 @@ class Item:
     summary: str  # plain text, cut to about 300 characters at a word boundary with "…"
     published: datetime | None  # timezone-aware UTC (published, else updated)
     categories: tuple[str, ...]
+    image: str | None = None  # the item's picture: absolute http(s) URL (bot/feeds/images.py)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,10 @@ def parse_feed(
         raise ParseError(f"malformed XML: {_sax_message(error)}")
     # Other bozo kinds (CharacterEncodingOverride, NonXMLContentType) lose nothing.
     base = base_url if resolve_here else None
-    items = (_item(entry, base, bool(join_ids)) for entry in result.get("entries", ()))
+    items = (
+        _item(entry, base, bool(join_ids), image_base=base_url)
+        for entry in result.get("entries", ())
+    )
     return ParsedFeed(
         title=html_to_text(result.get("feed", {}).get("title", "")),
         items=tuple(item for item in items if item is not None),
@@ -146,9 +152,11 @@ def _ids_joined(text: str) -> bool | None:
     return joined != {False}  # Atom ids, and guids without the attribute, are joined
 
 
-def _item(entry: Any, base_url: str | None = None, join_id: bool = True) -> Item | None:
+def _item(
+    entry: Any, base_url: str | None = None, join_id: bool = True, image_base: str | None = None
+) -> Item | None:
     """`base_url`: resolve the link (and the id when `join_id`) against it, as feedparser
-    would have (it parsed without the base)."""
+    would have (it parsed without the base). `image_base` resolves a relative picture."""
     guid = _clean(entry.get("id"))
     link = _clean(entry.get("link"))
     if base_url:
@@ -170,6 +178,7 @@ def _item(entry: Any, base_url: str | None = None, join_id: bool = True) -> Item
         summary=cut_summary(html_to_text(summary)),
         published=_timestamp(entry.get("published_parsed") or entry.get("updated_parsed")),
         categories=_categories(entry.get("tags") or ()),
+        image=item_image(entry, image_base),
     )
 
 

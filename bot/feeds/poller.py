@@ -239,7 +239,7 @@ class Poller:
             log.debug("feed %s: unchanged (HTTP %d), not parsed", feed.name, result.status)
             return
         now = self._clock()
-        items = await asyncio.to_thread(
+        feed_title, items = await asyncio.to_thread(
             parse_items,
             result.body or b"",
             content_type=result.content_type,
@@ -270,7 +270,7 @@ class Poller:
             now=now,
             dedup_since=now - DEDUP_WINDOW,
         )
-        await self._succeeded(feed, result, body_hash)
+        await self._succeeded(feed, result, body_hash, feed_title)
         report.new += stored.new
         report.duplicates += stored.duplicates
         report.queued += stored.queued
@@ -284,11 +284,23 @@ class Poller:
                 stored.queued,
             )
 
-    async def _succeeded(self, feed: Feed, result: FetchResult, body_hash: str | None) -> None:
+    async def _succeeded(
+        self,
+        feed: Feed,
+        result: FetchResult,
+        body_hash: str | None,
+        feed_title: str | None = None,
+    ) -> None:
         """Returns once the success is stored, in a transaction shared with the feeds that
-        finished at the same moment; raises that transaction's error to each of them."""
+        finished at the same moment; raises that transaction's error to each of them.
+        `feed_title`: the feed's own <title> when this poll parsed it (SPEC 6.0)."""
         success = Success(
-            feed.feed_id, stamp(self._clock()), result.etag, result.last_modified, body_hash
+            feed.feed_id,
+            stamp(self._clock()),
+            result.etag,
+            result.last_modified,
+            body_hash,
+            feed_title,
         )
         await self._successes.write(success)
 

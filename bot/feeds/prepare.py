@@ -34,6 +34,7 @@ def classify(
         topics=matcher.match_tokens(fields),
         keywords=frozenset(keywords.find_all(fields)) if keywords else frozenset(),
         fresh=True,
+        image=item.image,
     )
 
 
@@ -47,12 +48,12 @@ KeyedItem = tuple[str, Item]
 
 def parse_items(
     body: bytes, *, content_type: str | None, encoding: str | None, base_url: str | None
-) -> list[KeyedItem]:
-    """The feed's items with their identities (SPEC 6.4), not yet classified: the poller
-    classifies only the items it has not stored before, so a changed feed of twenty
-    items with three new ones costs three classifications, not twenty."""
+) -> tuple[str, list[KeyedItem]]:
+    """The feed's own title and its items with their identities (SPEC 6.4), not yet
+    classified: the poller classifies only the items it has not stored before, so a
+    changed feed of twenty items with three new ones costs three classifications."""
     parsed = parse_feed(body, content_type=content_type, encoding=encoding, base_url=base_url)
-    return [(item_key(item), item) for item in parsed.items]
+    return parsed.title, [(item_key(item), item) for item in parsed.items]
 
 
 def classify_items(

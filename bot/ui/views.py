@@ -7,6 +7,7 @@ be checked in a unit test and both languages render the same structure.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -124,12 +125,25 @@ def language_keyboard() -> InlineKeyboardMarkup:
     )
 
 
-def sources_text(t: Translator, names: list[str], shown: int = 30) -> Html:
-    """Feed names for `source:NAME`, bounded so a long feed list cannot overflow a message."""
-    if not names:
+def sources_text(
+    t: Translator, sources: Sequence[str | tuple[str, str]], shown: int = 30
+) -> Html:
+    """Feed names for `source:NAME`, each with the title readers know it by when that
+    differs (/help); bounded so a long feed list cannot overflow a message."""
+    if not sources:
         return t("help.no_sources")
-    text = ", ".join(f"<code>{html.escape(name)}</code>" for name in names[:shown])
-    return Html(text + (", …" if len(names) > shown else ""))
+    parts = []
+    for source in sources[:shown]:
+        name, title = source if isinstance(source, tuple) else (source, source)
+        part = f"<code>{html.escape(name)}</code>"
+        if title and title.casefold() != name.casefold():
+            part += f" ({html.escape(_short(title, 60))})"
+        parts.append(part)
+    return Html(", ".join(parts) + (", …" if len(sources) > shown else ""))
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def rejection_text(t: Translator, rejected: Rejected, sources: list[str]) -> Html:

@@ -53,6 +53,11 @@ log = logging.getLogger("fake_telegram")
 DEFAULT_TOKEN = "123456789:AAH-fake-token-for-tests-0123456789ab"
 MAX_MESSAGE_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
+# sendPhoto by URL (Bot API "Sending files"): Telegram downloads at most 5 MB for a photo.
+MAX_PHOTO_URL_BYTES = 5 * 1024 * 1024
+PHOTO_BAD_ID = "Bad Request: wrong file identifier/HTTP URL specified"
+PHOTO_NO_CONTENT = "Bad Request: failed to get HTTP URL content"
+PHOTO_WRONG_TYPE = "Bad Request: wrong type of the web page content"
 MAX_CALLBACK_DATA_BYTES = 64
 
 CONFLICT_POLLING = (
@@ -545,6 +550,8 @@ class FakeTelegram:
         self.deleted_messages: list[dict[str, Any]] = []
         self.uploads: list[UploadedFile] = []
         self.user_files: dict[str, UploadedFile] = {}  # file_id -> a file a user sent
+        self.photo_ids: set[str] = set()  # file_ids of photos Telegram holds (sent or received)
+        self.refused_photo_urls: dict[str, str] = {}  # URL -> the 400 description sendPhoto gives
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.bot_properties: dict[tuple[str, str], str] = {}  # (name, language) -> value
         self.chats: dict[int, dict[str, Any]] = {}
@@ -1329,9 +1336,7 @@ class FakeTelegram:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self._in_flight_chats[chat] += 1
-        self.max_in_flight_per_chat = max(
-            self.max_in_flight_per_chat, self._in_flight_chats[chat]
-        )
+        self.max_in_flight_per_chat = max(self.max_in_flight_per_chat, self._in_flight_chats[chat])
 
     def _leave_flight(self, chat: object) -> None:
         self.in_flight -= 1
@@ -1771,9 +1776,10 @@ class FakeTelegram:
             self.uploads.append(photo)
             size = len(photo.content)
         elif isinstance(photo, str) and photo:
-            size = 0
+            size = await self._photo_by_string(photo)
         else:
             raise _bad("there is no photo in the request")
+        self.photo_ids.add(file_id)
         message = self._new_message(chat, params)
         message["photo"] = [
             {
@@ -1787,6 +1793,43 @@ class FakeTelegram:
         self._set_text(message, "caption", caption, entities)
         self._set_markup(message, markup)
         return self._store(message)
+
+    async def _photo_by_string(self, photo: str) -> int:
+        """A photo given as a string, as Telegram reads it: a file_id it issued, else an
+        http(s) URL that it downloads (an image, at most 5 MB); anything else, or a URL
+        that fails, is refused with Telegram's descriptions. Returns the size."""
+        refused = self.refused_photo_urls.get(photo)
+        if refused is not None:
+            raise ApiError(400, refused)
+        if photo in self.photo_ids or self._file(photo) is not None:
+            return 0
+        try:
+            parts = urlsplit(photo)
+        except ValueError:
+            raise ApiError(400, PHOTO_BAD_ID) from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ApiError(400, PHOTO_BAD_ID)
+        try:
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(photo) as response,
+            ):
+                if response.status != 200:
+                    raise ApiError(400, PHOTO_NO_CONTENT)
+                body = await response.content.read(MAX_PHOTO_URL_BYTES + 1)
+                kind = response.content_type
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            raise ApiError(400, PHOTO_NO_CONTENT) from None
+        if len(body) > MAX_PHOTO_URL_BYTES:
+            raise ApiError(400, PHOTO_NO_CONTENT)
+        if not kind.startswith("image/"):
+            raise ApiError(400, PHOTO_WRONG_TYPE)
+        return len(body)
+
+    def refuse_photo_url(self, url: str, description: str = PHOTO_NO_CONTENT) -> None:
+        """Make sendPhoto with this URL fail as Telegram does when it cannot use it."""
+        self.refused_photo_urls[url] = description
 
     async def _answer_callback_query(self, params: dict[str, Any]) -> bool:
         query_id = str(params.get("callback_query_id") or "")

@@ -431,6 +431,90 @@ async def test_send_document_multipart(tg: FakeTelegram, bot: Bot) -> None:
     assert call_.params["chat_id"] == USER
 
 
+# PNG signature and an IHDR chunk: enough to be served as image/png.
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17
+
+
+async def test_send_photo_by_url_downloads_it_like_telegram(
+    tg: FakeTelegram, bot: Bot, feed_server
+) -> None:
+    feed_server.serve("/pic.png", PNG, content_type="image/png")
+    feed_server.serve("/page.html", b"<html></html>", content_type="text/html")
+    feed_server.serve("/gone.png", b"", content_type="image/png", status=404)
+    sent = await bot.send_photo(
+        USER, feed_server.url("/pic.png"), caption="<b>Рост</b> экспорта", parse_mode="HTML"
+    )
+    assert sent.photo and sent.caption == "Рост экспорта"
+    assert feed_server.hits("/pic.png") == 1
+    # The file_id Telegram gave back is a photo it holds: it can be sent again.
+    again = await bot.send_photo(USER, sent.photo[-1].file_id)
+    assert again.photo
+    for url, error in (
+        (feed_server.url("/page.html"), "wrong type of the web page content"),
+        (feed_server.url("/gone.png"), "failed to get HTTP URL content"),
+        ("http://127.0.0.1:9/nothing-listens.png", "failed to get HTTP URL content"),
+    ):
+        with pytest.raises(TelegramBadRequest, match=error):
+            await bot.send_photo(USER, url)
+
+
+@pytest.mark.parametrize(
+    "photo",
+    [
+        "javascript:alert(1)",
+        "ftp://img.example/a.jpg",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "file:///etc/passwd",
+        "not-a-file-id",
+        "/relative/a.jpg",
+    ],
+)
+async def test_send_photo_refuses_what_is_neither_a_file_id_nor_an_http_url(
+    tg: FakeTelegram, bot: Bot, photo: str
+) -> None:
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier/HTTP URL specified"):
+        await bot.send_photo(USER, photo)
+    assert tg.messages[USER] == []
+
+
+async def test_caption_over_1024_characters_after_entities_is_refused(
+    tg: FakeTelegram, bot: Bot, feed_server
+) -> None:
+    feed_server.serve("/pic.png", PNG, content_type="image/png")
+    url = feed_server.url("/pic.png")
+    # Markup does not count: 1,024 visible characters inside tags go through.
+    fits = "<b>" + "я" * 1000 + "</b>" + "&amp;" * 24
+    sent = await bot.send_photo(USER, url, caption=fits, parse_mode="HTML")
+    assert sent.caption is not None and len(sent.caption) == 1024
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_photo(USER, url, caption="я" * 1025)
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.edit_message_caption(
+            chat_id=USER,
+            message_id=sent.message_id,
+            caption="<i>" + "я" * 1025 + "</i>",
+            parse_mode="HTML",
+        )
+
+
+async def test_refused_photo_url_and_caption_edits(tg: FakeTelegram, bot: Bot, feed_server) -> None:
+    feed_server.serve("/pic.png", PNG, content_type="image/png")
+    url = feed_server.url("/pic.png")
+    tg.refuse_photo_url(url)
+    with pytest.raises(TelegramBadRequest, match="failed to get HTTP URL content"):
+        await bot.send_photo(USER, url)
+    assert feed_server.hits("/pic.png") == 0
+    tg.refused_photo_urls.clear()
+    sent = await bot.send_photo(USER, url, caption="old")
+    edited = await bot.edit_message_caption(chat_id=USER, message_id=sent.message_id, caption="new")
+    assert not isinstance(edited, bool) and edited.caption == "new"
+    text = await bot.send_message(USER, "text")
+    with pytest.raises(TelegramBadRequest, match="there is no caption"):
+        await bot.edit_message_caption(chat_id=USER, message_id=text.message_id, caption="x")
+    with pytest.raises(TelegramBadRequest, match="there is no text in the message"):
+        await bot.edit_message_text("x", chat_id=USER, message_id=sent.message_id)
+
+
 # ---------------------------------------------------------- commands & chats
 
 

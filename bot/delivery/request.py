@@ -1,4 +1,4 @@
-"""The sender's `sendMessage`, cheap enough for 1,000 messages a second.
+"""The sender's `sendMessage` and `sendPhoto`, cheap enough for 1,000 messages a second.
 
 Profiling a drain of 5,000 messages showed that most of the bot's own time per message
 went to aiogram's models around the request: a `SendMessage` model validated and dumped
@@ -18,7 +18,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods import SendMessage
+from aiogram.methods import SendMessage, SendPhoto
 from aiogram.types import LinkPreviewOptions
 from aiohttp import ClientError, ClientTimeout
 
@@ -48,6 +48,26 @@ def message_payload(
     return payload
 
 
+def photo_payload(
+    chat_id: int,
+    photo: str,
+    caption: str,
+    *,
+    parse_mode: str | None,
+    silent: bool,
+    thread_id: int | None,
+) -> dict[str, Any]:
+    """sendPhoto's JSON body: `photo` is an http(s) URL Telegram downloads, or a file_id."""
+    payload: dict[str, Any] = {"chat_id": chat_id, "photo": photo, "caption": caption}
+    if parse_mode:
+        payload["parse_mode"] = parse_mode
+    if silent:
+        payload["disable_notification"] = True
+    if thread_id is not None:
+        payload["message_thread_id"] = thread_id
+    return payload
+
+
 def preview_options(preview: LinkPreviewOptions) -> dict[str, Any]:
     """The options as Bot API JSON: only what was set (aiogram's unset defaults are not
     JSON, and would mean the bot's defaults anyway)."""
@@ -56,12 +76,22 @@ def preview_options(preview: LinkPreviewOptions) -> dict[str, Any]:
 
 async def send_message(bot: Bot, payload: dict[str, Any], timeout: float) -> int:  # noqa: ASYNC109
     """Send one message; its `message_id`, or the aiogram exception for the answer."""
+    return await _send(bot, "sendMessage", payload, timeout)
+
+
+async def send_photo(bot: Bot, payload: dict[str, Any], timeout: float) -> int:  # noqa: ASYNC109
+    """Send one photo with its caption (`photo_payload`); its `message_id`, or the aiogram
+    exception for the answer (a refused picture is a `TelegramBadRequest`)."""
+    return await _send(bot, "sendPhoto", payload, timeout)
+
+
+async def _send(bot: Bot, method: str, payload: dict[str, Any], timeout: float) -> int:  # noqa: ASYNC109
     session = bot.session
     if not isinstance(session, AiohttpSession):  # another transport: aiogram's own path
-        sent = await bot(SendMessage(**payload), request_timeout=int(timeout))
+        sent = await bot(_method(method, payload), request_timeout=int(timeout))
         return sent.message_id
     http = await session.create_session()
-    url = session.api.api_url(token=bot.token, method="sendMessage")
+    url = session.api.api_url(token=bot.token, method=method)
     body = json.dumps(payload, ensure_ascii=False).encode()
     try:
         async with http.post(
@@ -69,10 +99,10 @@ async def send_message(bot: Bot, payload: dict[str, Any], timeout: float) -> int
         ) as response:
             status, content = response.status, await response.text()
     except TimeoutError as error:
-        raise TelegramNetworkError(_method(payload), "Request timeout error") from error
+        raise TelegramNetworkError(_method(method, payload), "Request timeout error") from error
     except ClientError as error:
         detail = f"{type(error).__name__}: {error}"
-        raise TelegramNetworkError(_method(payload), detail) from error
+        raise TelegramNetworkError(_method(method, payload), detail) from error
     if status == 200:
         try:
             answer = json.loads(content)
@@ -80,11 +110,11 @@ async def send_message(bot: Bot, payload: dict[str, Any], timeout: float) -> int
                 return int(answer["result"]["message_id"])
         except (ValueError, TypeError, KeyError, AttributeError):
             pass  # not what Telegram sends: let aiogram say what is wrong
-    session.check_response(bot, _method(payload), status, content)  # raises
-    raise TelegramNetworkError(_method(payload), f"unexpected answer (HTTP {status})")
+    session.check_response(bot, _method(method, payload), status, content)  # raises
+    raise TelegramNetworkError(_method(method, payload), f"unexpected answer (HTTP {status})")
 
 
-def _method(payload: dict[str, Any]) -> SendMessage:
+def _method(method: str, payload: dict[str, Any]) -> SendMessage | SendPhoto:
     """The method object aiogram's exceptions carry; built only on the error path."""
-    return SendMessage(**payload)
+    return SendPhoto(**payload) if method == "sendPhoto" else SendMessage(**payload)
 

@@ -70,8 +70,14 @@ from aiogram.exceptions import (
 )
 
 from bot.delivery.pacing import Pacer
-from bot.delivery.render import link_preview, render_html, render_plain
-from bot.delivery.request import message_payload, preview_options, send_message
+from bot.delivery.render import MAX_MESSAGE_LENGTH, link_preview, render_html, render_plain
+from bot.delivery.request import (
+    message_payload,
+    photo_payload,
+    preview_options,
+    send_message,
+    send_photo,
+)
 from bot.delivery.window import SendWindow
 from bot.feeds.parse import html_to_text
 from bot.i18n import Catalogue, Translator
@@ -111,10 +117,18 @@ _CHAT_GONE = (
 )
 # 400s about our markup: the same message as plain text may pass.
 _FORMATTING = ("can't parse", "entities", "entity", "message is too long")
+MAX_CAPTION_LENGTH = 1024  # Bot API sendPhoto: caption after entities parsing
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _about_markup(description: str) -> bool:
+    """A 400 about the HTML of a caption, which plain text may cure (not its length)."""
+    return "caption is too long" not in description and any(
+        marker in description for marker in _FORMATTING
+    )
 
 
 def _describe(error: BaseException) -> str:
@@ -129,6 +143,7 @@ class SenderStats:
     sent: int = 0
     retried: int = 0  # rows put back after a network error or 5xx
     plain_fallbacks: int = 0
+    photo_fallbacks: int = 0  # pictures Telegram refused: the post went as text
     migrated: int = 0
     deactivated: int = 0  # chats that blocked the bot, vanished or lost rights
     dropped: int = 0  # queued rows of those chats
@@ -484,11 +499,12 @@ class Sender:
         """Send one row, retrying in place what SPEC 7.3 retries at once; None when the
         row needs no result (its chat was dropped, or shutdown came during a pause)."""
         plain = False
+        photo = self._photo(row)
         migrations = 0
         while True:
             started = self._clock()
             try:
-                message_id = await self._send(row, chat_id, plain)
+                message_id = await self._send(row, chat_id, plain, photo)
             except TelegramRetryAfter as error:
                 await self._paused(error.retry_after, chat_id)
             except TelegramMigrateToChat as error:
@@ -504,16 +520,30 @@ class Sender:
                 if any(marker in text for marker in _CHAT_GONE):
                     await self._drop_chat(chat_id, error)
                     return None
-                if plain or not any(marker in text for marker in _FORMATTING):
+                if photo is not None and (plain or not _about_markup(text)):
+                    # SPEC 7.5: a picture Telegram refuses (cannot fetch it, not an image,
+                    # too big ...) costs the post its photo, not the post.
+                    log.warning(
+                        "outbox row %d (chat %d): Telegram refused the picture (%s);"
+                        " sending the post as text",
+                        row.outbox_id,
+                        chat_id,
+                        error.message,
+                    )
+                    self.stats.photo_fallbacks += 1
+                    photo = None
+                elif plain or not any(marker in text for marker in _FORMATTING):
                     return self._fail(row, chat_id, "bad_request", error)
-                log.warning(
-                    "outbox row %d (chat %d): Telegram refused the HTML (%s); sending plain text",
-                    row.outbox_id,
-                    chat_id,
-                    error.message,
-                )
-                self.stats.plain_fallbacks += 1
-                plain = True
+                else:
+                    log.warning(
+                        "outbox row %d (chat %d): Telegram refused the HTML (%s);"
+                        " sending plain text",
+                        row.outbox_id,
+                        chat_id,
+                        error.message,
+                    )
+                    self.stats.plain_fallbacks += 1
+                    plain = True
             except (TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError) as error:
                 return self._retry(row, chat_id, error)
             except Exception as error:
@@ -522,43 +552,77 @@ class Sender:
             else:
                 self.stats.sent += 1
                 self.stats.send_seconds += max(0.0, self._clock() - started)
-                return Sent(row.outbox_id, message_id, self._wall())
+                return Sent(row.outbox_id, message_id, self._wall(), photo=photo is not None)
             # Retrying the same row: it waits for its turn like any other send.
             if not await self._slot(chat_id, row.is_private, stop):
                 self._abandoned.append(row.outbox_id)
                 return None
 
-    async def _send(self, row: OutboxRow, chat_id: int, plain: bool) -> int:
+    @staticmethod
+    def _photo(row: OutboxRow) -> str | None:
+        """The picture to post, if this row goes out as a photo (SPEC 7.5): an article
+        that has one, to a channel or group whose photo posts are on."""
+        if row.text is not None or row.image is None or row.is_private or not row.photos:
+            return None
+        return row.image
+
+    async def _send(self, row: OutboxRow, chat_id: int, plain: bool, photo: str | None) -> int:
         """One request; the sent message's id."""
-        if row.text is not None:
-            text = html_to_text(row.text) if plain else row.text
-            preview = NO_PREVIEW
-        else:
-            text, preview = self._render(row, plain)
-        payload = message_payload(
-            chat_id,
-            text,
-            parse_mode=None if plain else ParseMode.HTML,
-            link_preview=preview,
-            silent=row.silent,
-            thread_id=row.thread_id,
-        )
         started = self._clock()
-        message_id = await send_message(self._bot, payload, self._request_timeout)
+        if photo is not None:
+            caption, _ = self._render(row, plain, MAX_CAPTION_LENGTH)
+            payload = photo_payload(
+                chat_id,
+                photo,
+                caption,
+                parse_mode=None if plain else ParseMode.HTML,
+                silent=row.silent,
+                thread_id=row.thread_id,
+            )
+            message_id = await send_photo(self._bot, payload, self._request_timeout)
+        else:
+            if row.text is not None:
+                text = html_to_text(row.text) if plain else row.text
+                preview = NO_PREVIEW
+            else:
+                text, preview = self._render(row, plain)
+            payload = message_payload(
+                chat_id,
+                text,
+                parse_mode=None if plain else ParseMode.HTML,
+                link_preview=preview,
+                silent=row.silent,
+                thread_id=row.thread_id,
+            )
+            message_id = await send_message(self._bot, payload, self._request_timeout)
         self._window.observe(self._clock() - started)
         return message_id
 
-    def _render(self, row: OutboxRow, plain: bool) -> tuple[str, dict[str, Any]]:
+    def _render(
+        self, row: OutboxRow, plain: bool, limit: int = MAX_MESSAGE_LENGTH
+    ) -> tuple[str, dict[str, Any]]:
         """An article's push is the same for every reader of one language: render it once.
-        Keyed by what the text shows, so a corrected breaking item is rendered anew."""
-        key = (row.language, plain, row.title, row.summary, row.link, row.source, row.topics)
+        Keyed by what the text shows, so a corrected breaking item is rendered anew.
+        `limit` is 1,024 for a photo's caption: the summary is cut, never the link."""
+        key = (
+            row.language,
+            plain,
+            limit,
+            row.previews,
+            row.title,
+            row.summary,
+            row.link,
+            row.source,
+            row.topics,
+        )
         rendered = self._rendered.get(key)
         if rendered is None:
             t = self._translators.get(row.language)
             if t is None:
                 t = self._translators[row.language] = self._catalogue.translator(row.language)
-            text = render_plain(row, t) if plain else render_html(row, t)
-            rendered = (text, preview_options(link_preview(row)))
+            text = render_plain(row, t, limit) if plain else render_html(row, t, limit)
+            preview = preview_options(link_preview(row)) if row.previews else NO_PREVIEW
+            rendered = (text, preview)
             if len(self._rendered) >= RENDER_CACHE:
                 self._rendered.pop(next(iter(self._rendered)))
             self._rendered[key] = rendered

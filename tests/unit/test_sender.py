@@ -556,9 +556,7 @@ async def test_a_busy_channel_is_spread_within_its_limits(db, tg, make_sender, c
     assert {r["attempts"] for r in await db.fetch_all("SELECT attempts FROM outbox")} == {0}
 
 
-async def test_message_rows_are_sent_as_written_and_silent_ones_without_sound(
-    db, tg, make_sender
-):
+async def test_message_rows_are_sent_as_written_and_silent_ones_without_sound(db, tg, make_sender):
     from storage.outbox import queue_message
 
     await add_chat(db, ANN)
@@ -656,3 +654,121 @@ async def test_held_rows_have_their_leases_renewed_while_the_sender_runs(
     assert set((await statuses(db)).values()) == {"sent"}
     assert len(renewals) >= 2
     assert all(b - a >= timedelta(seconds=5) for a, b in itertools.pairwise(renewals))
+
+
+# ------------------------------------------------------------------ pictures (SPEC 7.5)
+
+PICTURE = "https://img.example/upload/1.jpg"
+
+
+async def add_picture(db, article_id: int, image: str = PICTURE) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE articles SET image = ? WHERE article_id = ?", (image, article_id)
+        )
+
+
+async def test_a_channel_gets_the_picture_with_the_post_as_caption(db, tg, make_sender):
+    tg.photo_ids.add(PICTURE)  # Telegram can use it (the e2e tests serve real URLs)
+    await ChannelRepository(db).upsert(-1001, "channel", "Agency", None)
+    await add_chat(db, ANN)
+    article = await add_article(db, "Экспорт " + "станков " * 40, topics=("trade",))
+    await add_picture(db, article)
+    async with db.transaction() as conn:  # a summary far over the caption's room
+        await conn.execute("UPDATE articles SET summary = ?", ("Подробности. " * 200,))
+    to_channel = await enqueue(db, -1001, article)
+    to_ann = await enqueue(db, ANN, article)
+    sender = make_sender()
+    await sender.run_until_idle()
+    (photo,) = tg.calls_of("sendPhoto")
+    assert photo.ok and photo.params["photo"] == PICTURE
+    assert photo.params["parse_mode"] == "HTML"
+    caption = tg.get_message(-1001, photo.result["message_id"])["caption"]
+    assert len(caption) <= 1024
+    assert caption.endswith("Читать статью")  # the link stays (a channel is ru by default)
+    assert "…" in caption
+    assert photo.result["caption_entities"][-1]["url"].startswith("https://niann.example/")
+    # The reader's push stays a text message with the article's preview.
+    (text,) = sends(tg, ANN)
+    assert text.params["link_preview_options"]["is_disabled"] is False
+    assert (await status(db, to_channel))["photo"] == 1
+    assert (await status(db, to_ann))["photo"] == 0
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "Bad Request: wrong file identifier/HTTP URL specified",
+        "Bad Request: failed to get HTTP URL content",
+        "Bad Request: wrong type of the web page content",
+        "Bad Request: PHOTO_INVALID_DIMENSIONS",
+        "Bad Request: message caption is too long",
+    ],
+)
+async def test_a_refused_picture_becomes_the_text_post_in_the_same_row(
+    db, tg, make_sender, refusal
+):
+    await ChannelRepository(db).upsert(-1001, "channel", "Agency", None)
+    article = await add_article(db)
+    await add_picture(db, article)
+    row = await enqueue(db, -1001, article)
+    tg.fail_next("sendPhoto", status=400, description=refusal)
+    sender = make_sender()
+    await sender.run_until_idle()
+    (photo,) = tg.calls_of("sendPhoto")
+    assert not photo.ok
+    (text,) = sends(tg, -1001)
+    assert text.ok and text.params["text"].startswith("<b>Exports to China grew</b>")
+    assert text.params["link_preview_options"] == {
+        "is_disabled": False,
+        "url": "https://niann.example/21",
+    }
+    stored = await status(db, row)
+    assert stored["status"] == "sent" and stored["photo"] == 0
+    assert stored["message_id"] == text.result["message_id"]
+    assert sender.stats.photo_fallbacks == 1 and sender.stats.sent == 1
+
+
+async def test_a_caption_with_bad_markup_is_retried_plain_before_giving_up_the_picture(
+    db, tg, make_sender
+):
+    tg.photo_ids.add(PICTURE)
+    await ChannelRepository(db).upsert(-1001, "channel", "Agency", None)
+    article = await add_article(db)
+    await add_picture(db, article)
+    row = await enqueue(db, -1001, article)
+    refusal = "Bad Request: can't parse entities: Unsupported start tag at byte offset 3"
+    tg.fail_next("sendPhoto", status=400, description=refusal)
+    await make_sender().run_until_idle()
+    html_try, plain_try = tg.calls_of("sendPhoto")
+    assert not html_try.ok and plain_try.ok and "parse_mode" not in plain_try.params
+    assert (await status(db, row))["photo"] == 1
+    assert sends(tg, -1001) == []
+
+
+async def test_photos_off_readers_and_digests_never_get_a_photo(db, tg, make_sender):
+    channels = ChannelRepository(db)
+    await channels.upsert(-1001, "channel", "Agency", None)
+    await channels.upsert(-1002, "supergroup", "Desk", None)
+    await channels.configure(-1002, photos=False)
+    await add_chat(db, ANN)
+    article = await add_article(db)
+    await add_picture(db, article)
+    for chat in (-1002, ANN):
+        await enqueue(db, chat, article)
+    await make_sender().run_until_idle()
+    assert tg.calls_of("sendPhoto") == []
+    assert [c.ok for c in sends(tg)] == [True, True]
+
+
+async def test_a_reader_with_previews_off_gets_no_preview(db, tg, make_sender):
+    await add_chat(db, ANN)
+    await add_chat(db, BOB)
+    await ChatRepository(db).set_previews(BOB, False)
+    article = await add_article(db)
+    await enqueue(db, ANN, article)
+    await enqueue(db, BOB, article)
+    await make_sender().run_until_idle()
+    assert sends(tg, ANN)[0].params["link_preview_options"]["is_disabled"] is False
+    assert sends(tg, BOB)[0].params["link_preview_options"] == {"is_disabled": True}
+    assert sends(tg, BOB)[0].params["text"] == sends(tg, ANN)[0].params["text"]

@@ -204,6 +204,10 @@ class ReaderService:
         """True when this changed anything (pausing a paused reader does not)."""
         return await self._chats.set_paused(chat_id, paused)
 
+    async def set_previews(self, chat_id: int, previews: bool) -> bool:
+        """True when the setting changed (SPEC 7.5: `/previews on|off`)."""
+        return await self._chats.set_previews(chat_id, previews)
+
     async def set_language(self, chat_id: int, language: str) -> bool | None:
         """None for a language we do not speak."""
         if language not in LANGUAGES:

@@ -120,6 +120,20 @@ async def resume(message: Message, reader: Chat, t: Translator, readers: ReaderS
     await message.answer(t("resume.done" if changed else "resume.already"))
 
 
+async def previews(
+    message: Message, command: CommandObject, reader: Chat, t: Translator, readers: ReaderService
+) -> None:
+    """`/previews on|off` (SPEC 7.5); anything else shows the setting and the usage."""
+    wanted = {"on": True, "off": False}.get((command.args or "").strip().casefold())
+    if wanted is None:
+        state = t("previews.state_on" if reader.previews else "previews.state_off")
+        await message.answer(t("previews.usage", state=state))
+        return
+    changed = await readers.set_previews(reader.chat_id, wanted)
+    key = ("on" if wanted else "off") if changed else ("already_on" if wanted else "already_off")
+    await message.answer(t(f"previews.{key}"))
+
+
 async def _switch_language(
     bot: Bot, chat_id: int, language: str, readers: ReaderService, catalogue: Catalogue
 ) -> Translator | None:
@@ -246,6 +260,7 @@ def reader_router() -> Router:
     router.message.register(pause, Command("pause"))
     router.message.register(resume, Command("resume"))
     router.message.register(lang, Command("lang"))
+    router.message.register(previews, Command("previews"))
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(not_a_command)
 

@@ -45,6 +45,7 @@ COMMANDS = (
     "quiet",
     "tz",
     "lang",
+    "previews",
     "help",
 )
 LANGUAGE_BUTTONS = (("ru", "🇷🇺 Русский"), ("en", "🇬🇧 English"))
@@ -170,7 +171,8 @@ def list_text(
     t: Translator, chat: Chat, subs: list[Subscription], taxonomy: Taxonomy, timezone: str
 ) -> Html:
     """The reader's subscriptions grouped by kind, then their delivery settings (SPEC 4.5):
-    mode (instant, digest, paused), time zone (theirs, else `timezone`), quiet hours."""
+    mode (instant, digest, paused), time zone (theirs, else `timezone`), quiet hours,
+    link previews."""
     lines = [t("list.header")]
     if not subs:
         lines.append(t("list.empty"))
@@ -192,6 +194,7 @@ def list_text(
         lines.append(t("list.quiet", window=f"{chat.quiet_start}-{chat.quiet_end}"))
     else:
         lines.append(t("list.quiet_none"))
+    lines.append(t("list.previews_on" if chat.previews else "list.previews_off"))
     return Html("\n".join(lines))
 
 

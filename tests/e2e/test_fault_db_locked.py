@@ -71,7 +71,7 @@ async def test_database_locked_past_the_busy_timeout_then_released(
 
     # Released: the next poll stores the article and it is delivered, once.
     push = await ann.expect_message(contains=TITLE, timeout=6 * BUSY_TIMEOUT)
-    assert "Source: a.xml" in push["text"]
+    assert "Source: Test feed" in push["text"]  # the feed's own <title> (SPEC 6.0)
     reply = await ann.ask("/subscribe china", timeout=6 * BUSY_TIMEOUT)
     assert "subscribed" in reply["text"].lower(), reply["text"]
     await ann.barrier(timeout=4 * BUSY_TIMEOUT)

@@ -101,6 +101,7 @@ MALFORMED = {
     "quiet": [*JUNK, "23:00-23:00", "23:00", "a-b", "23:00-08:00-09:00", "-", "24:00-08:00"],
     "tz": [*JUNK, "../../../etc/passwd", "Europe/Moscow\x00", "UTC+99", "Europe/Moscow extra"],
     "lang": [*JUNK, "fr", "ru en", "1", "-1", "рус"],
+    "previews": [*JUNK, "maybe", "on off", "1", "ON\x00", "вкл"],
 }
 # Commands without arguments ignore whatever follows them.
 EXTRA = ["extra words", "99999999999999999999999", INVISIBLE, filled("")[:3000]]

@@ -3,10 +3,10 @@
 `/post` makes a draft and says how many it would reach; the editor's Send turns it into
 an article without a feed, fanned out through the outbox ahead of ordinary articles
 (storage/breaking.py). `BreakingWatcher` tells the editor when the fan-out is done.
-`/correct` and `/recall` reach every delivered copy through `editMessageText` and
-`deleteMessage`, paced by the sender's own `Pacer` and overlapped within its
-`SendWindow`, so together they never exceed Telegram's limits and keep the allowed rate
-across a real round trip.
+`/correct` and `/recall` reach every delivered copy through `editMessageText` (a photo
+post's `editMessageCaption`) and `deleteMessage`, paced by the sender's own `Pacer` and
+overlapped within its `SendWindow`, so together they never exceed Telegram's limits and
+keep the allowed rate across a real round trip.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 # In UTF-16 code units, as Telegram counts (an emoji may count two): its limit is 4096,
 # and the preview's header and the push's hashtags need the rest.
 MAX_POST_CHARS = 3500
+# With a photo the post is its caption (1,024 after entities): room is left for the
+# hashtags, and the text is refused rather than cut, as a post without a link must be.
+MAX_PHOTO_POST_CHARS = 900
+CAPTION_LIMIT = 1024
 PREVIEW_TTL = timedelta(hours=1)
 _HASHTAG = re.compile(r"#(\w+)")
 
@@ -66,6 +70,7 @@ class PostProblem(enum.Enum):
 class PostRejected:
     problem: PostProblem
     detail: str = ""
+    limit: int = MAX_POST_CHARS  # for TOO_LONG: the most the text may hold
 
 
 @dataclass(frozen=True)
@@ -74,10 +79,12 @@ class ParsedPost:
     text: str
 
 
-def parse_post(args: str | None, known_topic: Callable[[str], bool]) -> ParsedPost | PostRejected:
+def parse_post(
+    args: str | None, known_topic: Callable[[str], bool], photo: bool = False
+) -> ParsedPost | PostRejected:
     """`#china #trade Text...`: leading hashtags are topic ids (case-insensitive); a hashtag
     later in the text is part of it. An unknown leading hashtag is refused rather than
-    silently widening the audience to everyone."""
+    silently widening the audience to everyone. `photo`: the text is a photo's caption."""
     rest = (args or "").strip()
     topics: list[str] = []
     unknown: list[str] = []
@@ -94,7 +101,7 @@ def parse_post(args: str | None, known_topic: Callable[[str], bool]) -> ParsedPo
     if unknown:
         return PostRejected(PostProblem.UNKNOWN_TOPICS, " ".join(f"#{t}" for t in unknown))
     text = clean_text(rest)
-    if problem := text_problem(text):
+    if problem := text_problem(text, photo):
         return problem
     return ParsedPost(tuple(dict.fromkeys(topics)), text)
 
@@ -103,12 +110,14 @@ def clean_text(text: str) -> str:
     return "\n".join(clean_argument(line) for line in text.strip().splitlines()).strip()
 
 
-def text_problem(text: str) -> PostRejected | None:
-    """An item's text (/post, /correct) is refused empty or over MAX_POST_CHARS."""
+def text_problem(text: str, photo: bool = False) -> PostRejected | None:
+    """An item's text (/post, /correct) is refused empty or over its limit: MAX_POST_CHARS,
+    or MAX_PHOTO_POST_CHARS when it is a photo's caption."""
     if not text:
         return PostRejected(PostProblem.EMPTY)
-    if utf16_len(text) > MAX_POST_CHARS:
-        return PostRejected(PostProblem.TOO_LONG, str(utf16_len(text)))
+    limit = MAX_PHOTO_POST_CHARS if photo else MAX_POST_CHARS
+    if utf16_len(text) > limit:
+        return PostRejected(PostProblem.TOO_LONG, str(utf16_len(text)), limit)
     return None
 
 
@@ -207,11 +216,17 @@ class EditorialService:
         """Admins are editors too."""
         return self.is_admin(user_id) or await self._roles.is_editor(user_id)
 
-    async def draft(self, editor_id: int, args: str | None) -> Draft | PostRejected:
-        parsed = parse_post(args, self._known_topic)
+    async def draft(
+        self, editor_id: int, args: str | None, photo: str | None = None
+    ) -> Draft | PostRejected:
+        """`photo`: the file_id of the photo whose caption was the /post command; channels
+        and groups get the item as that photo with the text as its caption."""
+        parsed = parse_post(args, self._known_topic, photo is not None)
         if isinstance(parsed, PostRejected):
             return parsed
-        item = await self._breaking.create(editor_id, parsed.text, parsed.topics, self._clock())
+        item = await self._breaking.create(
+            editor_id, parsed.text, parsed.topics, self._clock(), photo
+        )
         readers, channels = await self._breaking.audience(parsed.topics)
         return Draft(item, readers, channels)
 
@@ -255,7 +270,7 @@ class EditorialService:
         if not isinstance(item, Breaking):
             return item
         text = clean_text(args or "")
-        if problem := text_problem(text):  # refused whole, never cut
+        if problem := text_problem(text, item.photo is not None):  # refused whole, never cut
             return problem
         title, summary = split_text(text)
         waiting = await self._breaking.correct(item_id, text, title, summary, self._clock())
@@ -365,7 +380,16 @@ class EditorialService:
             wait = self._pacer.reserve(chat_id, private, time.monotonic())
 
     async def _edit(self, copy: Copy, view: PushView) -> None:
+        """A photo post's text is its caption (SPEC 8.2a: edited in place either way)."""
         t = self._catalogue.translator(copy.language)
+        if copy.photo:
+            await self._bot.edit_message_caption(
+                caption=render_html(view, t, CAPTION_LIMIT),
+                chat_id=copy.chat_id,
+                message_id=copy.message_id,
+                parse_mode=ParseMode.HTML,
+            )
+            return
         await self._bot.edit_message_text(
             text=render_html(view, t),
             chat_id=copy.chat_id,

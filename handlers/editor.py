@@ -40,7 +40,9 @@ async def post(
     message: Message, command: CommandObject, t: Translator, editorial: EditorialService
 ) -> None:
     assert message.from_user is not None
-    draft = await editorial.draft(message.from_user.id, command.args)
+    # `/post ...` as a photo's caption: channels get the photo with the text (SPEC 7.5).
+    photo = message.photo[-1].file_id if message.photo else None
+    draft = await editorial.draft(message.from_user.id, command.args, photo)
     if isinstance(draft, PostRejected):
         await message.answer(views.post_rejection_text(t, draft))
         return

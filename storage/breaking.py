@@ -31,6 +31,7 @@ class Breaking:
     sent_at: str | None
     reported_at: str | None
     recalled_at: str | None
+    photo: str | None = None  # file_id of the photo the editor posted with the text
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Copy:
     message_id: int
     chat_kind: str
     language: str
+    photo: bool = False  # delivered as a photo: /correct edits its caption
 
 
 def _breaking(row) -> Breaking:
@@ -66,6 +68,7 @@ def _breaking(row) -> Breaking:
         sent_at=row["sent_at"],
         reported_at=row["reported_at"],
         recalled_at=row["recalled_at"],
+        photo=row["photo"],
     )
 
 
@@ -128,13 +131,18 @@ class BreakingRepository:
         return int(readers), int(targets)
 
     async def create(
-        self, editor_id: int, text: str, topics: Sequence[str], now: datetime
+        self,
+        editor_id: int,
+        text: str,
+        topics: Sequence[str],
+        now: datetime,
+        photo: str | None = None,
     ) -> Breaking:
         async with self._db.transaction() as conn:
             row = await conn.fetch_one(
-                "INSERT INTO breaking (editor_id, text, topics, created_at) VALUES (?, ?, ?, ?)"
-                " RETURNING *",
-                (editor_id, text, " ".join(topics), _stamp(now)),
+                "INSERT INTO breaking (editor_id, text, topics, created_at, photo)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING *",
+                (editor_id, text, " ".join(topics), _stamp(now), photo),
             )
         return _breaking(row)
 
@@ -165,13 +173,16 @@ class BreakingRepository:
         async with self._db.transaction() as conn:
             row = await conn.fetch_one(
                 "UPDATE breaking SET status = 'sent', sent_at = ? WHERE breaking_id = ?"
-                " AND editor_id = ? AND status = 'draft' AND created_at >= ? RETURNING topics",
+                " AND editor_id = ? AND status = 'draft' AND created_at >= ?"
+                " RETURNING topics, photo",
                 (stamp, breaking_id, editor_id, _stamp(created_after)),
             )
             if row is None:
                 return None
             topics = row["topics"].split()
-            article_id = await _insert_article(conn, breaking_id, title, summary, topics, stamp)
+            article_id = await _insert_article(
+                conn, breaking_id, title, summary, topics, stamp, row["photo"]
+            )
             await conn.execute(
                 "UPDATE breaking SET article_id = ? WHERE breaking_id = ?",
                 (article_id, breaking_id),
@@ -240,13 +251,20 @@ class BreakingRepository:
 
     async def copies(self, article_id: int) -> list[Copy]:
         rows = await self._db.fetch_all(
-            "SELECT o.outbox_id, o.chat_id, o.message_id, c.kind, c.language FROM outbox o"
+            "SELECT o.outbox_id, o.chat_id, o.message_id, c.kind, c.language, o.photo FROM outbox o"
             " JOIN chats c ON c.chat_id = o.chat_id WHERE o.article_id = ?"
             " AND o.status = 'sent' AND o.message_id IS NOT NULL ORDER BY o.outbox_id",
             (article_id,),
         )
         return [
-            Copy(r["outbox_id"], r["chat_id"], r["message_id"], r["kind"], r["language"])
+            Copy(
+                r["outbox_id"],
+                r["chat_id"],
+                r["message_id"],
+                r["kind"],
+                r["language"],
+                bool(r["photo"]),
+            )
             for r in rows
         ]
 
@@ -339,11 +357,12 @@ async def _insert_article(
     summary: str,
     topics: Sequence[str],
     stamp: str,
+    photo: str | None = None,
 ) -> int:
     article_id = await conn.fetch_value(
         "INSERT INTO articles (feed_id, title, title_key, summary, published_at, stored_at,"
-        " topics, pushed) VALUES (NULL, ?, ?, ?, ?, ?, ?, 1) RETURNING article_id",
-        (title, f"breaking:{breaking_id}", summary, stamp, stamp, " ".join(topics)),
+        " topics, pushed, image) VALUES (NULL, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING article_id",
+        (title, f"breaking:{breaking_id}", summary, stamp, stamp, " ".join(topics), photo),
     )
     await conn.executemany(
         "INSERT INTO article_topics (topic_id, article_id) VALUES (?, ?)",

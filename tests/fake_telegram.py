@@ -952,6 +952,42 @@ class FakeTelegram:
             message["entities"] = entities
         return {"message": message}
 
+    def private_photo(
+        self,
+        user_id: int,
+        caption: str | None = None,
+        *,
+        language_code: str | None = "en",
+    ) -> dict[str, Any]:
+        """Update with a photo a user sends in a private chat, `caption` under it. The
+        photo's file_id is one Telegram holds: sendPhoto takes it back."""
+        user = self.register_user(user_id, language_code=language_code)
+        sizes = []
+        for width, height in ((90, 60), (800, 533)):
+            file_id, unique_id = self._new_file_id("Ag")
+            self.photo_ids.add(file_id)
+            sizes.append(
+                {
+                    "file_id": file_id,
+                    "file_unique_id": unique_id,
+                    "width": width,
+                    "height": height,
+                    "file_size": width * height // 10,
+                }
+            )
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(user_id),
+            "from": user,
+            "chat": dict(self.chats[user_id]),
+            "date": int(time.time()),
+            "photo": sizes,
+        }
+        if caption is not None:
+            message["caption"] = caption
+            if entities := command_entities(caption):
+                message["caption_entities"] = entities
+        return {"message": message}
+
     def group_message(
         self,
         user_id: int,

@@ -9,7 +9,6 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.admin import FeedHealth, ImportReport, Refused
 from bot.editorial import (
-    MAX_POST_CHARS,
     CopiesReport,
     Draft,
     ItemProblem,
@@ -61,14 +60,14 @@ def post_rejection_text(t: Translator, rejected: PostRejected) -> Html:
     if rejected.problem is PostProblem.UNKNOWN_TOPICS:
         return t("editor.post_unknown_topics", tags=rejected.detail)
     if rejected.problem is PostProblem.TOO_LONG:
-        return t("editor.post_too_long", length=rejected.detail)
+        return t("editor.post_too_long", length=rejected.detail, limit=rejected.limit)
     return t("editor.post_usage")
 
 
 def preview_text(t: Translator, draft: Draft) -> Html:
     item = draft.item
     audience = topics_label(item.topics) if item.topics else t.plain("editor.everyone")
-    return t(
+    text = t(
         "editor.preview",
         id=item.breaking_id,
         text=item.text,
@@ -76,6 +75,7 @@ def preview_text(t: Translator, draft: Draft) -> Html:
         readers=draft.readers,
         channels=draft.channels,
     )
+    return Html(f"{text}\n\n{t('editor.preview_photo')}") if item.photo else text
 
 
 def preview_keyboard(t: Translator, item_id: int) -> InlineKeyboardMarkup:
@@ -126,7 +126,7 @@ def copies_text(
 ) -> Html:
     if isinstance(report, PostRejected):  # /correct's new text
         if report.problem is PostProblem.TOO_LONG:
-            return t("editor.correct_too_long", length=report.detail, limit=MAX_POST_CHARS)
+            return t("editor.correct_too_long", length=report.detail, limit=report.limit)
         return t("editor.correct_usage")
     if isinstance(report, ItemProblem):
         return t(f"editor.item_{report.value}", id=item_id)

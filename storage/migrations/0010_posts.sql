@@ -4,8 +4,9 @@
 ALTER TABLE feeds ADD COLUMN title TEXT;
 ALTER TABLE feeds ADD COLUMN feed_title TEXT;
 -- The item's picture: an absolute http(s) URL from the feed, or the Telegram file_id of
--- a photo an editor posted.
+-- a photo an editor posted (`/post` as a photo's caption).
 ALTER TABLE articles ADD COLUMN image TEXT;
+ALTER TABLE breaking ADD COLUMN photo TEXT;
 -- A reader's link previews (/previews on|off); a channel's photo posts (/channel set).
 ALTER TABLE chats ADD COLUMN previews INTEGER NOT NULL DEFAULT 1 CHECK (previews IN (0, 1));
 ALTER TABLE chats ADD COLUMN photos INTEGER NOT NULL DEFAULT 1 CHECK (photos IN (0, 1));

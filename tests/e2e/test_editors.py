@@ -115,6 +115,45 @@ async def test_unknown_hashtag_is_refused(start_bot, reader, tg):
     assert query(bot, "SELECT count(*) FROM breaking") == [(0,)]
 
 
+async def test_a_photo_post_goes_to_channels_as_a_photo_and_correct_edits_its_caption(
+    start_bot, reader, tg
+):
+    """`/post` as a photo's caption (SPEC 7.5, 8.2a): the channel gets the photo with the
+    text as its caption, the reader the text; /correct edits the caption and the text."""
+    bot, _admin, editor, ann, _bob = await newsroom(start_bot, reader, tg)
+    too_long = tg.private_photo(EDITOR, "/post #china " + "Длинный текст. " * 70)
+    tg.queue_update(too_long)
+    refusal = await editor.expect_message(contains="too long")
+    assert "at most 900" in refusal["text"]
+    assert query(bot, "SELECT count(*) FROM breaking") == [(0,)]  # no item was created
+    update = tg.private_photo(EDITOR, "/post #china Новый цех открыт\nФото с площадки")
+    photo_id = update["message"]["photo"][-1]["file_id"]
+    tg.queue_update(update)
+    preview = await editor.expect_message(contains="preview")
+    assert "№1" in preview["text"] and "📷" in preview["text"]
+    await editor.press(preview, "📣 Send")
+    await editor.expect_message(contains="Report on breaking №1")
+
+    (posted,) = [c for c in tg.calls_of("sendPhoto", chat_id=CHINA_CHANNEL) if c.ok]
+    assert posted.params["photo"] == photo_id
+    assert posted.result["caption"].startswith("Новый цех открыт")
+    push = [c for c in tg.calls_of("sendMessage", chat_id=ann.chat_id) if c.ok][-1]
+    assert "Новый цех открыт" in push.params["text"]
+    rows = query(bot, "SELECT chat_id, photo FROM outbox WHERE article_id IS NOT NULL")
+    assert sorted(rows) == sorted([(ann.chat_id, 0), (CHINA_CHANNEL, 1)])
+
+    reply = await editor.ask("/correct 1 Новый цех открыт в Дзержинске\nФото с площадки")
+    assert "2 cop(ies) edited, 0 failed, 0 not delivered" in reply["text"]
+    (caption_edit,) = tg.calls_of("editMessageCaption")
+    assert caption_edit.ok and caption_edit.params["chat_id"] == CHINA_CHANNEL
+    (text_edit,) = tg.calls_of("editMessageText", chat_id=ann.chat_id)
+    assert text_edit.ok and not tg.calls_of("editMessageText", chat_id=CHINA_CHANNEL)
+    edited = tg.get_message(CHINA_CHANNEL, posted.result["message_id"])
+    assert edited["caption"].startswith("Новый цех открыт в Дзержинске") and edited["photo"]
+    long_fix = await editor.ask("/correct 1 " + "Длинный текст. " * 70)
+    assert "at most 900" in long_fix["text"]
+
+
 async def test_correct_and_recall_reach_every_delivered_copy(start_bot, reader, tg):
     bot, _admin, editor, ann, _bob = await newsroom(start_bot, reader, tg)
     preview = await editor.ask("/post #china Опечтака в заголовке")

@@ -11,6 +11,7 @@ import pytest
 from bot.admin import AdminService, FeedHealth, Refused
 from bot.delivery.pacing import Pacer
 from bot.editorial import (
+    MAX_PHOTO_POST_CHARS,
     BreakingWatcher,
     CopiesReport,
     EditorialService,
@@ -23,7 +24,13 @@ from bot.editorial import (
     split_text,
 )
 from bot.i18n import Catalogue
-from bot.ui.staff_views import copies_text, feeds_text, split_message, utf16_len
+from bot.ui.staff_views import (
+    copies_text,
+    feeds_text,
+    post_rejection_text,
+    split_message,
+    utf16_len,
+)
 from handlers.editor import _item_and_text, day_start
 from storage.articles import ArticleRepository
 from storage.breaking import BreakingRepository, _insert_article
@@ -409,3 +416,14 @@ async def test_a_storage_error_under_one_copy_is_raised_as_itself(db, monkeypatc
     monkeypatch.setattr(BreakingRepository, "copy_deleted", disk_full)
     with pytest.raises(sqlite3.OperationalError):
         await editorial.recall(1)
+
+
+def test_a_photo_caption_post_has_the_caption_limit_and_the_rejection_says_it():
+    """With a photo the text is the caption: refused whole over 900, never cut."""
+    at_limit = "я" * MAX_PHOTO_POST_CHARS
+    assert parse_post(at_limit, known, photo=True) == ParsedPost((), at_limit)
+    refused = parse_post(at_limit + "я", known, photo=True)
+    assert refused == PostRejected(PostProblem.TOO_LONG, "901", MAX_PHOTO_POST_CHARS)
+    assert parse_post(at_limit + "я", known) == ParsedPost((), at_limit + "я")
+    reply = post_rejection_text(Catalogue.load().translator("ru"), refused)
+    assert "901" in reply and "не больше 900" in reply

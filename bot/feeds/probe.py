@@ -42,7 +42,9 @@ async def discover(fetcher: Fetcher, page: FetchResult, page_reason: str) -> Dis
     declared = [url for url in links if url != page.url]
     urls = declared or common_feed_urls(page.url)
     semaphore = asyncio.Semaphore(PROBE_CONCURRENCY)
-    outcomes = await asyncio.gather(*(_probe(fetcher, url, semaphore) for url in urls))
+    async with asyncio.TaskGroup() as group:  # a bug in one probe cancels the others
+        probes = [group.create_task(_probe(fetcher, url, semaphore)) for url in urls]
+    outcomes = [probe.result() for probe in probes]
     feeds: list[FoundFeed] = []
     tried: list[tuple[str, str]] = []
     finals: set[str] = set()

@@ -6,7 +6,6 @@ here, so handlers only parse and render.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from collections.abc import Sequence
@@ -19,7 +18,9 @@ from aiogram.exceptions import TelegramAPIError
 from bot.delivery.channels import ResolvedChat, can_post, resolve_chat
 from bot.feeds.catalog import check_url, default_name
 from bot.feeds.fetch import Fetcher, FetchError
-from bot.feeds.parse import ParseError, parse_feed
+from bot.feeds.parse import ParsedFeed, ParseError
+from bot.feeds.probe import Discovery, FoundFeed, parse_fetched
+from bot.feeds.probe import discover as find_feeds
 from bot.opml import MAX_BYTES, OpmlError, parse_opml, render_opml
 from bot.topics.taxonomy import Taxonomy
 from storage.articles import ArticleRepository
@@ -49,6 +50,21 @@ class FeedHealth:
 class FeedAdded:
     feed: Feed
     items: int  # items in its first fetch (stored by the next poll, not pushed)
+
+
+@dataclass(frozen=True)
+class FeedChoice:
+    """A page names several feeds: the admin picks one (`name` goes to the one picked)."""
+
+    page_url: str
+    feeds: tuple[FoundFeed, ...]
+    name: str | None
+
+
+@dataclass(frozen=True)
+class NoFeedFound:
+    page_url: str
+    discovery: Discovery  # what was tried, and why each is not a feed
 
 
 @dataclass(frozen=True)
@@ -119,28 +135,46 @@ class AdminService:
         counts = await self._articles.count_by_feed()
         return [FeedHealth(feed, counts.get(feed.feed_id, 0)) for feed in await self._feeds.list()]
 
-    async def add_feed(self, url: str, name: str | None) -> FeedAdded | Refused:
+    async def add_feed(
+        self, url: str, name: str | None, *, discover: bool = True
+    ) -> FeedAdded | FeedChoice | NoFeedFound | Refused:
         """Fetch once and refuse what is not a feed; the poller does the rest (its first
-        poll stores the items without pushing them, SPEC 6.5)."""
+        poll stores the items without pushing them, SPEC 6.5). A page that is not a feed
+        is searched for feeds (SPEC 8.3) unless `discover` is off (a feed picked from a
+        page's list must be that feed, not lead to another search)."""
         url = url.strip()
         if problem := check_url(url):
             return Refused("admin.feed_bad_url", problem)
+        name = (name or "").strip() or None
+        if name is not None and not _NAME_RE.match(name):
+            return Refused("admin.feed_bad_name")
         if await self._feeds.find_by_url(url):
             return Refused("admin.feed_exists")
-        name = (name or "").strip() or default_name(url)
-        if not _NAME_RE.match(name):
-            return Refused("admin.feed_bad_name")
         try:
-            result = await self._fetcher.fetch(url)
-            parsed = await asyncio.to_thread(
-                parse_feed,
-                result.body or b"",
-                content_type=result.content_type,
-                base_url=result.url,
-            )
-        except (FetchError, ParseError) as error:
+            page = await self._fetcher.fetch(url)
+        except FetchError as error:
             return Refused("admin.feed_not_feed", error.reason)
-        feed = await self._feeds.upsert(url, name, None)
+        try:
+            parsed = await parse_fetched(page)
+        except ParseError as error:
+            if not discover:
+                return Refused("admin.feed_not_feed", error.reason)
+            found = await find_feeds(self._fetcher, page, error.reason)
+        else:
+            return await self._store(url, name, parsed)
+        if not found.feeds:
+            return NoFeedFound(url, found)
+        if len(found.feeds) > 1:
+            return FeedChoice(url, found.feeds, name)
+        only = found.feeds[0]
+        if await self._feeds.find_by_url(only.url):
+            return Refused("admin.feed_exists")
+        return await self._store(only.url, name, only.parsed)
+
+    async def _store(self, url: str, name: str | None, parsed: ParsedFeed) -> FeedAdded:
+        """Its own title is stored at once, so readers see it before the first poll."""
+        name = name or default_name(url)
+        feed = await self._feeds.upsert(url, name, None, feed_title=parsed.title or None)
         return FeedAdded(feed, len(parsed.items))
 
     async def find_feed(self, ref: str) -> Feed | None:

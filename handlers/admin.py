@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 
 from bot.admin import AdminService, Refused
 from bot.editorial import EditorialService
 from bot.i18n import Translator
+from bot.ui import feed_views
 from bot.ui import staff_views as views
+from bot.ui.callbacks import FeedPick
 from handlers.roles import IsAdmin, guarded
 
 ADMIN_COMMANDS = ("editor", "editors", "addfeed", "delfeed", "channels", "channel", "import")
@@ -46,12 +48,27 @@ async def addfeed(
     if not url:
         await message.answer(t("admin.addfeed_usage"))
         return
-    result = await admin.add_feed(url, name or None)
-    if isinstance(result, Refused):
-        await message.answer(views.refusal_text(t, result))
+    text, markup = feed_views.addfeed_reply(t, await admin.add_feed(url, name or None))
+    await message.answer(text, reply_markup=markup)
+
+
+async def pick_feed(
+    query: CallbackQuery, callback_data: FeedPick, t: Translator, admin: AdminService
+) -> None:
+    """A feed pressed in /addfeed's list of a page's feeds; the list stays for another."""
+    message = query.message if isinstance(query.message, Message) else None
+    picked = feed_views.picked(message.text if message else None, callback_data)
+    if message is None or picked is None:
+        await query.answer(t.plain("addfeed.pick_stale"), show_alert=True)
         return
-    feed = result.feed
-    await message.answer(t("admin.feed_added", name=feed.name, id=feed.feed_id, items=result.items))
+    await query.answer(t.plain("addfeed.checking"))  # a fetch may take up to its timeout
+    url, name = picked
+    text, _ = feed_views.addfeed_reply(t, await admin.add_feed(url, name, discover=False))
+    await message.answer(text)
+
+
+async def refuse_pick(query: CallbackQuery, t: Translator) -> None:
+    await query.answer(t.plain("admin.refused"), show_alert=True)
 
 
 async def delfeed(
@@ -120,6 +137,10 @@ def admin_router() -> Router:
     allowed.message.register(channels, Command("channels"))
     allowed.message.register(channel, Command("channel"))
     allowed.message.register(import_opml, Command("import"))
+    # A press is checked like the command: admins only, in the admin's private chat.
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.callback_query.register(pick_feed, FeedPick.filter(), IsAdmin())
+    router.callback_query.register(refuse_pick, FeedPick.filter())
     return router
 
 

@@ -29,3 +29,11 @@ class ChooseLanguage(CallbackData, prefix="lang"):
 class BreakingAction(CallbackData, prefix="brk"):
     item_id: RowId
     send: bool
+
+
+class FeedPick(CallbackData, prefix="addf"):
+    """A feed from an /addfeed page's list: its number in that message's text and a tag of
+    its line (`bot.ui.feed_views`). URLs do not fit Telegram's 64 bytes of callback data."""
+
+    number: Annotated[int, Field(ge=1, le=99)]
+    tag: Annotated[str, Field(min_length=8, max_length=8)]

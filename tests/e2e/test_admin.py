@@ -5,12 +5,21 @@ from datetime import UTC, datetime
 import pytest
 from feed_server import read_fixture
 from feedgen import now, rss
-from harness import query
+from harness import buttons, find_button, query
 
 ADMIN = 900
 CHANNEL = -1001000000077
 GROUP = -4000000001
 SUPERGROUP = -1001000000999
+
+
+def site_page(*feeds: str) -> bytes:
+    """A site's home page naming `feeds` (hrefs) in its head; the body links are no feeds."""
+    links = "".join(f'<link rel="alternate" type="application/rss+xml" href="{f}">' for f in feeds)
+    return (
+        f"<!doctype html><html><head><title>Вестник</title>{links}</head>"
+        "<body><a href='/rss.xml'>RSS</a></body></html>"
+    ).encode()
 
 
 @pytest.fixture
@@ -20,14 +29,17 @@ def bot_env():
 
 async def test_addfeed_accepts_a_feed_and_refuses_what_is_not_one(start_bot, reader, feed_server):
     feed_server.serve("/good.xml", read_fixture("rss-utf8.xml"))
-    feed_server.serve("/page.html", read_fixture("not-a-feed.html"), content_type="text/html")
+    feed_server.serve("/page.html", site_page(), content_type="text/html")
     bot = await start_bot()
     admin = reader(ADMIN)
 
     added = await admin.ask(f"/addfeed {feed_server.url('/good.xml')} good")
-    assert "Feed <b>good</b> added" in added["text"]
+    title = "Нижегородский экономический вестник — все новости"  # the feed's own <title>
+    assert f"Feed <b>{title}</b> added" in added["text"]
+    assert "<code>source:good</code>" in added["text"]
+    assert query(bot, "SELECT feed_title FROM feeds") == [(title,)]
     page = await admin.ask(f"/addfeed {feed_server.url('/page.html')}")
-    assert "not a working feed: not a feed (an HTML page)" in page["text"]
+    assert "is not a feed: not a feed (an HTML page)" in page["text"]
     local = await admin.ask("/addfeed file:///etc/passwd")
     assert "only http and https URLs are allowed" in local["text"]
     ftp = await admin.ask("/addfeed ftp://example.org/rss.xml")
@@ -43,6 +55,69 @@ async def test_addfeed_accepts_a_feed_and_refuses_what_is_not_one(start_bot, rea
     assert query(bot, "SELECT count(*) FROM feeds") == [(0,)]
     unknown = await admin.ask("/delfeed 42")
     assert "No feed 42" in unknown["text"]
+
+
+async def test_addfeed_finds_a_pages_feeds_and_adds_the_one_pressed(start_bot, reader, feed_server):
+    """SPEC 8.3: two declared feeds are offered as buttons; only an admin's genuine press
+    adds one."""
+    feed_server.serve(
+        "/site/",
+        site_page("../feeds/a.xml", "/feeds/b.xml", "javascript:x()"),
+        content_type="text/html",
+    )
+    feed_server.serve("/feeds/a.xml", rss(title="Лента А"))
+    feed_server.serve("/feeds/b.xml", rss(title="Лента Б"))
+    bot = await start_bot()
+    admin, bob = reader(ADMIN), reader(901)
+
+    choice = await admin.ask(f"/addfeed {feed_server.url('/site/')} vestnik")
+    assert "2 feeds found" in choice["text"]
+    assert [text for text, _ in buttons(choice)] == ["1. Лента А", "2. Лента Б"]
+    stored = admin.stored_message(choice)
+    _, first = find_button(stored, "Лента А")
+    _, second = find_button(stored, "Лента Б")
+
+    await admin.press(stored, data=first.rsplit(":", 1)[0] + ":00000000")  # tag altered
+    assert "does not match" in (await admin.expect_callback_answer()).params["text"]
+    await admin.press(stored, data=second.replace("addf:2:", "addf:1:"))  # number altered
+    assert "does not match" in (await admin.expect_callback_answer()).params["text"]
+    await bob.press(stored, data=second)  # not an admin
+    assert "for admins" in (await bob.expect_callback_answer()).params["text"]
+    await admin.barrier()
+    assert query(bot, "SELECT count(*) FROM feeds") == [(0,)]
+
+    await admin.press(stored, "Лента Б")
+    await admin.expect_callback_answer()
+    added = await admin.expect_message(contains="added")
+    assert "Feed <b>Лента Б</b> added" in added["text"] and "source:vestnik" in added["text"]
+    assert query(bot, "SELECT url, name, feed_title FROM feeds") == [
+        (feed_server.url("/feeds/b.xml"), "vestnik", "Лента Б")
+    ]
+    await admin.press(stored, "Лента Б")  # the list stays, a second press adds nothing
+    assert "already in the list" in (await admin.expect_message())["text"]
+    listing = (await admin.ask("/feeds"))["text"]
+    assert "vestnik" in listing and feed_server.url("/feeds/a.xml") not in listing
+
+
+async def test_addfeed_on_a_page_without_feeds_says_what_it_tried_then_finds_rss_xml(
+    start_bot, reader, feed_server
+):
+    feed_server.serve("/", site_page(), content_type="text/html")
+    bot = await start_bot()
+    admin = reader(ADMIN)
+
+    refused = (await admin.ask(f"/addfeed {feed_server.url('/')}"))["text"]
+    assert "no feed found" in refused and "not a feed (an HTML page)" in refused
+    for path in ("/rss", "/feed", "/rss.xml", "/feed.xml"):
+        assert f"{feed_server.url(path)}: HTTP 404" in refused
+    assert query(bot, "SELECT count(*) FROM feeds") == [(0,)]
+
+    feed_server.serve("/rss.xml", rss(title="Главная лента"))
+    added = await admin.ask(f"/addfeed {feed_server.url('/')}")
+    assert "Feed <b>Главная лента</b> added" in added["text"]
+    assert query(bot, "SELECT url, feed_title FROM feeds") == [
+        (feed_server.url("/rss.xml"), "Главная лента")
+    ]
 
 
 async def test_feeds_shows_health_and_items_stored(start_bot, reader, feed_server):

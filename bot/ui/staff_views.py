@@ -22,12 +22,14 @@ from bot.i18n import Catalogue, Html, Translator
 from bot.ui.callbacks import BreakingAction
 from storage.breaking import Breaking, Delivery
 from storage.channels import Channel
+from storage.feeds import Feed
 from storage.stats import Stats
 
 MAX_LISTED = 20  # URLs listed per group in an import report
 MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units
 MAX_URL = 200  # a URL shown in a list is cut to this many characters
 MAX_ERROR = 150  # likewise a feed's last error
+MAX_TITLE = 80  # a feed's title beside its name
 
 
 def _cut(text: str, limit: int) -> str:
@@ -146,7 +148,7 @@ def feeds_text(t: Translator, feeds: list[FeedHealth], tz: str) -> Html:
                 "admin.feed_line",
                 mark="✅" if ok else "⚠️",
                 id=feed.feed_id,
-                name=feed.name,
+                name=_named(feed),
                 url=_cut(feed.url, MAX_URL),
                 success=_when(t, feed.last_success_at, zone),
                 items=health.items,
@@ -161,6 +163,14 @@ def feeds_text(t: Translator, feeds: list[FeedHealth], tz: str) -> Html:
                 )
             )
     return Html("\n".join(lines))
+
+
+def _named(feed: Feed) -> str:
+    """The short name, and the title readers see when it differs (SPEC 6.0)."""
+    title = feed.display_title
+    if title.casefold() == feed.name.casefold():
+        return feed.name
+    return f"{feed.name} «{_cut(title, MAX_TITLE)}»"
 
 
 def _when(t: Translator, stamp: str | None, zone: ZoneInfo) -> str:

@@ -111,6 +111,15 @@ class NewsbotCollector(Collector):
             "429 RetryAfter answers (all sending paused)",
             value=stats.pauses,
         )
+        fallbacks = CounterMetricFamily(
+            "newsbot_send_fallbacks",
+            "Posts sent in a simpler form after Telegram refused the first: plain text for"
+            " refused HTML, the text post for a refused picture",
+            labels=["kind"],
+        )
+        fallbacks.add_metric(["plain_text"], stats.plain_fallbacks)
+        fallbacks.add_metric(["photo"], stats.photo_fallbacks)
+        yield fallbacks
         yield CounterMetricFamily(
             "newsbot_chats_deactivated",
             "Chats that blocked the bot, vanished or lost rights",

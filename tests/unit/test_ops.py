@@ -35,7 +35,9 @@ async def test_collector_reads_sender_poller_and_database_at_scrape_time(db):
         error="HTTP 500",
         next_poll_at="2025-03-01T12:05:00+00:00",
     )
-    stats = SenderStats(sent=3, send_seconds=0.6, dropped=2, pauses=1)
+    stats = SenderStats(
+        sent=3, send_seconds=0.6, dropped=2, pauses=1, plain_fallbacks=2, photo_fallbacks=5
+    )
     stats.failed["bad_request"] += 1
     totals = PollReport()
     totals.add(PollReport(polled=2, failed=1, new=4))
@@ -57,6 +59,8 @@ async def test_collector_reads_sender_poller_and_database_at_scrape_time(db):
     assert sample(registry, "newsbot_messages_failed_total", reason="bad_request") == 1
     assert sample(registry, "newsbot_messages_failed_total", reason="dropped") == 2
     assert sample(registry, "newsbot_rate_limited_total") == 1
+    assert sample(registry, "newsbot_send_fallbacks_total", kind="plain_text") == 2
+    assert sample(registry, "newsbot_send_fallbacks_total", kind="photo") == 5
     assert sample(registry, "newsbot_send_latency_seconds_count") == 3
     assert sample(registry, "newsbot_send_latency_seconds_sum") == 0.6
     assert sample(registry, "newsbot_last_poll_timestamp_seconds") == NOW.timestamp()

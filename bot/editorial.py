@@ -27,7 +27,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRet
 from aiogram.types import LinkPreviewOptions
 
 from bot.delivery.pacing import Pacer
-from bot.delivery.render import render_html
+from bot.delivery.render import HashtagOf, id_hashtag, render_html
 from bot.delivery.window import SendWindow
 from bot.i18n import Catalogue
 from bot.readers import clean_argument
@@ -74,8 +74,11 @@ class ParsedPost:
     text: str
 
 
-def parse_post(args: str | None, known_topic: Callable[[str], bool]) -> ParsedPost | PostRejected:
-    """`#china #trade Text...`: leading hashtags are topic ids (case-insensitive); a hashtag
+def parse_post(
+    args: str | None, topic_of: Callable[[str], str | None]
+) -> ParsedPost | PostRejected:
+    """`#china #trade Text...`: leading hashtags name topics (case-insensitive), by id or
+    by the tag posts show (`topic_of(tag)` gives the id: `#Китай` is `china`); a hashtag
     later in the text is part of it. An unknown leading hashtag is refused rather than
     silently widening the audience to everyone."""
     rest = (args or "").strip()
@@ -86,7 +89,8 @@ def parse_post(args: str | None, known_topic: Callable[[str], bool]) -> ParsedPo
         if match is None:
             break
         tag = match.group(1).casefold()
-        (topics if known_topic(tag) else unknown).append(tag)
+        topic = topic_of(tag)
+        (topics if topic else unknown).append(topic or tag)
         rest = rest[match.end() :].lstrip(" \t,")
         if rest.startswith("\n"):
             rest = rest.lstrip()
@@ -175,7 +179,7 @@ class EditorialService:
         breaking: BreakingRepository,
         roles: RoleRepository,
         admin_ids: frozenset[int],
-        known_topic: Callable[[str], bool],
+        topic_of: Callable[[str], str | None],
         bot: Bot,
         pacer: Pacer,
         catalogue: Catalogue,
@@ -184,13 +188,17 @@ class EditorialService:
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
         preview_ttl: timedelta = PREVIEW_TTL,
+        hashtag: HashtagOf = id_hashtag,
     ) -> None:
         """`pacer` and `window` are the sender's: edits and sends share one rate, one
-        window of requests in flight and one request per chat."""
+        window of requests in flight and one request per chat. `topic_of(tag)` is the
+        topic id an editor's hashtag names, or None; `hashtag` names topics in the
+        corrected copies, as the sender does."""
         self._breaking = breaking
         self._roles = roles
         self.admin_ids = admin_ids
-        self._known_topic = known_topic
+        self._topic_of = topic_of
+        self._hashtag = hashtag
         self._bot = bot
         self._pacer = pacer
         self._window = window or SendWindow(pacer.rate)
@@ -208,7 +216,7 @@ class EditorialService:
         return self.is_admin(user_id) or await self._roles.is_editor(user_id)
 
     async def draft(self, editor_id: int, args: str | None) -> Draft | PostRejected:
-        parsed = parse_post(args, self._known_topic)
+        parsed = parse_post(args, self._topic_of)
         if isinstance(parsed, PostRejected):
             return parsed
         item = await self._breaking.create(editor_id, parsed.text, parsed.topics, self._clock())
@@ -367,7 +375,7 @@ class EditorialService:
     async def _edit(self, copy: Copy, view: PushView) -> None:
         t = self._catalogue.translator(copy.language)
         await self._bot.edit_message_text(
-            text=render_html(view, t),
+            text=render_html(view, t, hashtag=self._hashtag),
             chat_id=copy.chat_id,
             message_id=copy.message_id,
             parse_mode=ParseMode.HTML,

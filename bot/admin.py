@@ -250,8 +250,9 @@ class AdminService:
             if isinstance(parsed, Refused):
                 return parsed
             options = parsed
-        topics = [topic.lstrip("#").casefold() for topic in words]
-        unknown = [topic for topic in topics if self._taxonomy.get(topic) is None]
+        found = {word: self._taxonomy.hashtag_topic(word) for word in words}  # id or tag
+        topics = [topic for topic in found.values() if topic]
+        unknown = [word for word, topic in found.items() if topic is None]
         if unknown:
             return Refused("admin.channel_unknown_topics", " ".join(unknown))
         if thread and not (thread.isascii() and thread.isdecimal()):

@@ -420,7 +420,7 @@ async def assemble(
         breaking,
         roles,
         settings.admin_ids,
-        lambda tag: topic.id if (topic := taxonomy.by_hashtag(tag)) else None,
+        taxonomy.hashtag_topic,
         bot,
         pacer,
         catalogue,

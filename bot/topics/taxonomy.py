@@ -125,12 +125,13 @@ class Taxonomy:
         topic = self.get(topic_id)
         return topic.hashtag(lang) if topic else topic_id
 
-    def by_hashtag(self, tag: str) -> Topic | None:
-        """The topic an editor's `#tag` names: its id or its tag in any language."""
+    def hashtag_topic(self, tag: str) -> str | None:
+        """The id of the topic an editor's `#tag` names: by id or by its tag in any
+        language (the load makes sure one tag names one topic)."""
         key = _fold(tag.removeprefix("#"))
         for topic in self.topics:
             if key == topic.id or any(key == _fold(h) for h in topic.hashtags.values()):
-                return topic
+                return topic.id
         return None
 
 
@@ -188,8 +189,9 @@ def _topic(raw: Any, where: str) -> Topic:
     if not isinstance(raw, dict):
         raise TaxonomyError(f"{where}: each [[topics]] entry must be a table")
     topic_id = raw.get("id")
-    if not isinstance(topic_id, str) or not _ID_RE.fullmatch(topic_id):
-        raise TaxonomyError(f"{where}: id {topic_id!r} must be 1-32 of a-z and _")
+    # An id is the hashtag where the file gives none, so it needs a letter ("_" is none).
+    if not isinstance(topic_id, str) or not (_ID_RE.fullmatch(topic_id) and is_hashtag(topic_id)):
+        raise TaxonomyError(f"{where}: id {topic_id!r} must be 1-32 of a-z and _, with a letter")
     where = f"{where} (id {topic_id!r})"
     emoji = raw.get("emoji", "")
     if not isinstance(emoji, str):

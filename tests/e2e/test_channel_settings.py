@@ -50,7 +50,7 @@ async def test_posts_carry_each_chats_hashtags_and_channel_set_changes_them(
     admin = reader(ADMIN)
     added = await admin.ask("/channel add @agency_a china lang=en")
     assert "Posting to @agency_a: #china; language: en, photos: on." in added["text"]
-    added = await admin.ask(f"/channel add {CHANNEL_B} china")
+    added = await admin.ask(f"/channel add {CHANNEL_B} #Китай")  # a post's tag names it too
     assert "#china; language: ru, photos: on." in added["text"]
     ivan, ann = reader(language_code="ru"), reader(language_code="en")
     for person in (ivan, ann):

@@ -124,6 +124,7 @@ def test_exclude_is_optional(tmp_path: Path) -> None:
         (GOOD_TOPIC.replace('"trade"', '"trade-2"'), "id 'trade-2' must be 1-32"),
         (GOOD_TOPIC.replace('id = "trade"\n', ""), "id None must be 1-32"),
         (GOOD_TOPIC.replace('"trade"', '"' + "t" * 33 + '"'), "must be 1-32"),
+        (GOOD_TOPIC.replace('"trade"', '"__"'), "id '__' must be 1-32 of a-z and _, with a letter"),
         (GOOD_TOPIC.replace('en = "Foreign trade"\n', ""), "(id 'trade'): name.en is missing"),
         (GOOD_TOPIC.replace('ru = "Внешняя торговля"', 'ru = " "'), "name.ru is missing"),
         (GOOD_TOPIC.replace('["экспорт"]', '"экспорт"'), "keywords.ru must be a list"),
@@ -257,8 +258,7 @@ def test_missing_hashtags_fall_back_to_the_id(tmp_path: Path) -> None:
         ("cuba", None),
     ],
 )
-def test_by_hashtag_takes_the_id_or_a_tag(
+def test_hashtag_topic_takes_the_id_or_a_tag(
     shipped: Taxonomy, tag: str, topic_id: str | None
 ) -> None:
-    topic = shipped.by_hashtag(tag)
-    assert (topic.id if topic else None) == topic_id
+    assert shipped.hashtag_topic(tag) == topic_id

@@ -30,6 +30,8 @@ from storage.outbox import OutboxRepository
 from storage.roles import RoleRepository
 
 _NAME_RE = re.compile(r"^[\w.-]{1,40}$")
+CHANNEL_LANGUAGES = ("ru", "en")
+_SWITCH = {"on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,43 @@ class ImportReport:
     added: list[str]
     skipped: list[str]  # already there
     invalid: list[str]  # not http(s), or no host
+
+
+@dataclass(frozen=True)
+class ChannelOptions:
+    """A channel's settings as an admin wrote them (SPEC 8.4); None keeps the current."""
+
+    photos: bool | None = None
+    language: str | None = None
+
+
+def parse_channel_options(args: Sequence[str]) -> ChannelOptions | Refused:
+    """`photos on|off` and `lang=ru|en` in any order (`photos=off` and `lang en` too).
+
+    All or nothing: one word not understood refuses the whole line, so a typo never
+    applies half of what the admin meant."""
+    found: dict[str, str] = {}
+    words = [word.casefold() for word in args]
+    while words:
+        word = words.pop(0)
+        key, sep, value = word.partition("=")
+        key = "lang" if key == "language" else key
+        if key not in ("photos", "lang") or key in found:
+            return Refused("admin.channel_bad_option", word)
+        if not sep and words and "=" not in words[0]:
+            value = words.pop(0)
+        if not value:
+            return Refused("admin.channel_bad_option", f"{word} …")
+        found[key] = value
+    if not found:
+        return Refused("admin.channel_set_usage")
+    photos = found.get("photos")
+    if photos is not None and photos not in _SWITCH:
+        return Refused("admin.channel_bad_option", f"photos {photos}")
+    language = found.get("lang")
+    if language is not None and language not in CHANNEL_LANGUAGES:
+        return Refused("admin.channel_bad_language", language)
+    return ChannelOptions(None if photos is None else _SWITCH[photos], language)
 
 
 class _TooBig(Exception):
@@ -232,13 +271,22 @@ class AdminService:
         return await self._channels.list()
 
     async def add_channel(self, bot: Bot, args: Sequence[str]) -> Channel | Refused:
-        """`ID|@name[/THREAD] [topics...]`: Telegram confirms the chat and that the bot may
-        post there (getChatMember, SPEC 8.4); no topics means every topic."""
+        """`ID|@name[/THREAD] [topics...] [lang=ru|en]`: Telegram confirms the chat and
+        that the bot may post there (getChatMember, SPEC 8.4); no topics means every topic.
+        A new channel posts in Russian unless told; an existing one keeps its language."""
         if not args:
             return Refused("admin.channel_usage")
         ref, _, thread = args[0].partition("/")
-        topics = [topic.lstrip("#").casefold() for topic in args[1:]]
-        unknown = [topic for topic in topics if self._taxonomy.get(topic) is None]
+        words = [word for word in args[1:] if "=" not in word]
+        options = ChannelOptions()
+        if len(words) < len(args) - 1:
+            parsed = parse_channel_options([word for word in args[1:] if "=" in word])
+            if isinstance(parsed, Refused):
+                return parsed
+            options = parsed
+        found = {word: self._taxonomy.hashtag_topic(word) for word in words}  # id or tag
+        topics = [topic for topic in found.values() if topic]
+        unknown = [word for word, topic in found.items() if topic is None]
         if unknown:
             return Refused("admin.channel_unknown_topics", " ".join(unknown))
         if thread and not (thread.isascii() and thread.isdecimal()):
@@ -251,14 +299,36 @@ class AdminService:
                 return Refused("admin.channel_no_rights", chat.title or ref)
         except TelegramAPIError as error:
             return Refused("admin.channel_unreachable", f"{ref}: {error.message}")
-        return await self._channels.upsert(
+        channel = await self._channels.upsert(
             chat.chat_id,
             chat.kind,
             chat.title,
             chat.username,
             int(thread) if thread else None,
             topics,
+            language=options.language or CHANNEL_LANGUAGES[0],
         )
+        if options == ChannelOptions():
+            return channel
+        configured = await self._channels.configure(
+            channel.chat_id, photos=options.photos, language=options.language
+        )
+        return configured or channel
+
+    async def configure_channel(self, args: Sequence[str]) -> Channel | Refused:
+        """`ID|@name photos on|off lang=ru|en` (SPEC 8.4): the options are checked before
+        the channel is looked up, and nothing changes unless all of them are right."""
+        if len(args) < 2:
+            return Refused("admin.channel_set_usage")
+        options = parse_channel_options(args[1:])
+        if isinstance(options, Refused):
+            return options
+        channel = await self._channels.find(args[0])
+        if channel is not None:
+            channel = await self._channels.configure(
+                channel.chat_id, photos=options.photos, language=options.language
+            )
+        return channel or Refused("admin.channel_unknown", args[0][:100])
 
     async def remove_channel(self, ref: str | None) -> Channel | Refused:
         channel = await self._channels.find(ref or "") if ref and ref.strip() else None

@@ -397,6 +397,7 @@ async def assemble(
         alert=functools.partial(alert_admins, bot, settings.admin_ids),
         shutdown_grace=SENDER_GRACE_SECONDS,
         may_claim=(lambda: not leadership.fenced) if leadership is not None else lambda: True,
+        hashtag=taxonomy.hashtag,
     )
     http = create_session()
     resources.push_async_callback(http.close)
@@ -419,12 +420,13 @@ async def assemble(
         breaking,
         roles,
         settings.admin_ids,
-        lambda topic: taxonomy.get(topic) is not None,
+        taxonomy.hashtag_topic,
         bot,
         pacer,
         catalogue,
         window=window,
         wake=sender.wake,
+        hashtag=taxonomy.hashtag,
     )
     admin = AdminService(
         roles,

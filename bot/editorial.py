@@ -27,7 +27,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRet
 from aiogram.types import LinkPreviewOptions
 
 from bot.delivery.pacing import Pacer
-from bot.delivery.render import render_html
+from bot.delivery.render import HashtagOf, id_hashtag, render_html
 from bot.delivery.window import SendWindow
 from bot.i18n import Catalogue
 from bot.readers import clean_argument
@@ -80,9 +80,10 @@ class ParsedPost:
 
 
 def parse_post(
-    args: str | None, known_topic: Callable[[str], bool], photo: bool = False
+    args: str | None, topic_of: Callable[[str], str | None], photo: bool = False
 ) -> ParsedPost | PostRejected:
-    """`#china #trade Text...`: leading hashtags are topic ids (case-insensitive); a hashtag
+    """`#china #trade Text...`: leading hashtags name topics (case-insensitive), by id or
+    by the tag posts show (`topic_of(tag)` gives the id: `#Китай` is `china`); a hashtag
     later in the text is part of it. An unknown leading hashtag is refused rather than
     silently widening the audience to everyone. `photo`: the text is a photo's caption."""
     rest = (args or "").strip()
@@ -93,7 +94,8 @@ def parse_post(
         if match is None:
             break
         tag = match.group(1).casefold()
-        (topics if known_topic(tag) else unknown).append(tag)
+        topic = topic_of(tag)
+        (topics if topic else unknown).append(topic or tag)
         rest = rest[match.end() :].lstrip(" \t,")
         if rest.startswith("\n"):
             rest = rest.lstrip()
@@ -184,7 +186,7 @@ class EditorialService:
         breaking: BreakingRepository,
         roles: RoleRepository,
         admin_ids: frozenset[int],
-        known_topic: Callable[[str], bool],
+        topic_of: Callable[[str], str | None],
         bot: Bot,
         pacer: Pacer,
         catalogue: Catalogue,
@@ -193,13 +195,17 @@ class EditorialService:
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
         preview_ttl: timedelta = PREVIEW_TTL,
+        hashtag: HashtagOf = id_hashtag,
     ) -> None:
         """`pacer` and `window` are the sender's: edits and sends share one rate, one
-        window of requests in flight and one request per chat."""
+        window of requests in flight and one request per chat. `topic_of(tag)` is the
+        topic id an editor's hashtag names, or None; `hashtag` names topics in the
+        corrected copies, as the sender does."""
         self._breaking = breaking
         self._roles = roles
         self.admin_ids = admin_ids
-        self._known_topic = known_topic
+        self._topic_of = topic_of
+        self._hashtag = hashtag
         self._bot = bot
         self._pacer = pacer
         self._window = window or SendWindow(pacer.rate)
@@ -221,7 +227,7 @@ class EditorialService:
     ) -> Draft | PostRejected:
         """`photo`: the file_id of the photo whose caption was the /post command; channels
         and groups get the item as that photo with the text as its caption."""
-        parsed = parse_post(args, self._known_topic, photo is not None)
+        parsed = parse_post(args, self._topic_of, photo is not None)
         if isinstance(parsed, PostRejected):
             return parsed
         item = await self._breaking.create(
@@ -384,14 +390,14 @@ class EditorialService:
         t = self._catalogue.translator(copy.language)
         if copy.photo:
             await self._bot.edit_message_caption(
-                caption=render_html(view, t, CAPTION_LIMIT),
+                caption=render_html(view, t, CAPTION_LIMIT, hashtag=self._hashtag),
                 chat_id=copy.chat_id,
                 message_id=copy.message_id,
                 parse_mode=ParseMode.HTML,
             )
             return
         await self._bot.edit_message_text(
-            text=render_html(view, t),
+            text=render_html(view, t, hashtag=self._hashtag),
             chat_id=copy.chat_id,
             message_id=copy.message_id,
             parse_mode=ParseMode.HTML,

@@ -97,17 +97,15 @@ async def channel(
         result = await admin.add_channel(bot, args)
     elif action == "remove" and len(args) == 1:
         result = await admin.remove_channel(args[0])
+    elif action == "set":
+        result = await admin.configure_channel(args)
     else:
         await message.answer(t("admin.channel_usage"))
         return
     if isinstance(result, Refused):
         await message.answer(views.refusal_text(t, result))
         return
-    if action == "remove":
-        await message.answer(t("admin.channel_removed", label=result.label))
-        return
-    topics = " ".join(f"#{x}" for x in result.topics) or t.plain("admin.all_topics")
-    await message.answer(t("admin.channel_added", label=result.label, topics=topics))
+    await message.answer(views.channel_done_text(t, action, result))
 
 
 async def import_opml(message: Message, bot: Bot, t: Translator, admin: AdminService) -> None:

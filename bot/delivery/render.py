@@ -8,6 +8,9 @@ Lengths are counted in UTF-16 units, which is never less than Telegram's count.
 
 `render_plain()` is the same message without markup, for the one retry SPEC 7.3 allows
 after Telegram refused the HTML.
+
+Hashtags are in the message's language (the translator's: a reader's, or a channel's),
+looked up by `hashtag(topic_id, language)`, e.g. `Taxonomy.hashtag`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ ELLIPSIS = "…"
 LINK_MARK = "🔗"
 _WORD_CUT_WINDOW = 40  # look this far back for a space to cut at
 _TAG = re.compile(r"<[^>]*>")
+
+# (topic id, language) -> the tag without "#"; Taxonomy.hashtag, which knows every topic.
+HashtagOf = Callable[[str, str], str]
+
+
+def id_hashtag(topic_id: str, language: str) -> str:
+    """Tags as topic ids, in every language: for senders built without a taxonomy."""
+    return topic_id
 
 
 class PushItem(Protocol):
@@ -77,7 +88,9 @@ def link_preview(item: PushItem) -> LinkPreviewOptions:
     return LinkPreviewOptions(is_disabled=False, url=link)
 
 
-def render_html(item: PushItem, t: Translator, limit: int = MAX_MESSAGE_LENGTH) -> str:
+def render_html(
+    item: PushItem, t: Translator, limit: int = MAX_MESSAGE_LENGTH, *, hashtag: HashtagOf
+) -> str:
     """The push in HTML parse mode, at most `limit` visible characters."""
 
     def compose(title: str, summary: str) -> str:
@@ -89,7 +102,7 @@ def render_html(item: PushItem, t: Translator, limit: int = MAX_MESSAGE_LENGTH) 
         footer = []
         if source := _source(item):
             footer.append(t("push.source", source=source))
-        if tags := _hashtags(item):
+        if tags := _hashtags(item, t.language, hashtag):
             footer.append(_escape(tags))
         if link := safe_link(item.link):
             read = t("push.read_more")
@@ -101,7 +114,9 @@ def render_html(item: PushItem, t: Translator, limit: int = MAX_MESSAGE_LENGTH) 
     return _fit(compose, visible_length, item, limit)
 
 
-def render_plain(item: PushItem, t: Translator, limit: int = MAX_MESSAGE_LENGTH) -> str:
+def render_plain(
+    item: PushItem, t: Translator, limit: int = MAX_MESSAGE_LENGTH, *, hashtag: HashtagOf
+) -> str:
     """The same push as plain text (no parse mode): nothing escaped, the bare link."""
 
     def compose(title: str, summary: str) -> str:
@@ -109,7 +124,7 @@ def render_plain(item: PushItem, t: Translator, limit: int = MAX_MESSAGE_LENGTH)
         footer = []
         if source := _source(item):
             footer.append(t.plain("push.source", source=source))
-        if tags := _hashtags(item):
+        if tags := _hashtags(item, t.language, hashtag):
             footer.append(tags)
         if link := safe_link(item.link):
             footer.append(f"{LINK_MARK} {link}")
@@ -130,9 +145,9 @@ def _source(item: PushItem) -> str | None:
     return _shorten(source, len(source) - MAX_SOURCE_LENGTH) if source else None
 
 
-def _hashtags(item: PushItem) -> str:
-    """Topic ids are hashtag-safe already ([a-z_]+, SPEC 5.1)."""
-    return " ".join(f"#{topic}" for topic in item.topics)
+def _hashtags(item: PushItem, language: str, hashtag: HashtagOf) -> str:
+    """Tags are hashtag-safe: the taxonomy refuses others at load, and ids are [a-z_]+."""
+    return " ".join(f"#{hashtag(topic, language)}" for topic in item.topics)
 
 
 def _fit(

@@ -70,7 +70,14 @@ from aiogram.exceptions import (
 )
 
 from bot.delivery.pacing import Pacer
-from bot.delivery.render import MAX_MESSAGE_LENGTH, link_preview, render_html, render_plain
+from bot.delivery.render import (
+    MAX_MESSAGE_LENGTH,
+    HashtagOf,
+    id_hashtag,
+    link_preview,
+    render_html,
+    render_plain,
+)
 from bot.delivery.request import (
     message_payload,
     photo_payload,
@@ -214,6 +221,7 @@ class Sender:
         request_timeout: int = REQUEST_TIMEOUT,
         shutdown_grace: float = 5.0,
         may_claim: Callable[[], bool] = lambda: True,
+        hashtag: HashtagOf = id_hashtag,
     ) -> None:
         """`window` is shared with the editors' edits (app.py); without one the sender
         makes its own, of fixed size `concurrency` when given. The window's size is also
@@ -223,7 +231,8 @@ class Sender:
         (not_before, sent_at). `alert(text)` is awaited on a pause over 10 minutes: the
         sender is paused then, so it should not rely on Telegram answering.
         `may_claim()` is asked before every claim: False once a replica lost its leader
-        lock (bot/leadership.py), so a fenced leader takes no further row."""
+        lock (bot/leadership.py), so a fenced leader takes no further row.
+        `hashtag(topic, language)` names topics in a post (`Taxonomy.hashtag`)."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self._bot = bot
@@ -245,6 +254,7 @@ class Sender:
         self._request_timeout = request_timeout
         self._shutdown_grace = shutdown_grace
         self._may_claim = may_claim
+        self._hashtag = hashtag
 
         self.stats = SenderStats()
         self._journal = _Journal(outbox)
@@ -620,7 +630,8 @@ class Sender:
             t = self._translators.get(row.language)
             if t is None:
                 t = self._translators[row.language] = self._catalogue.translator(row.language)
-            text = render_plain(row, t, limit) if plain else render_html(row, t, limit)
+            render = render_plain if plain else render_html
+            text = render(row, t, limit, hashtag=self._hashtag)
             preview = preview_options(link_preview(row)) if row.previews else NO_PREVIEW
             rendered = (text, preview)
             if len(self._rendered) >= RENDER_CACHE:

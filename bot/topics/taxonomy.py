@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -32,6 +33,10 @@ _GAZETTEER_KEYS = frozenset({"phrases", "topics"})
 _RULE_KEYS = frozenset({"id", "all", "topics", "veto", "scope", "unless"})
 # Ids travel in callback data (64 bytes with the prefix) and hashtags: keep them short.
 _ID_RE = re.compile(r"[a-z_]{1,32}")
+# Telegram makes "#tag" clickable when the tag is 1-256 letters, decimal digits and "_"
+# with at least one letter (tdlib's match_hashtags); anything else ends the tag early or
+# leaves it plain text. Posts carry several tags, so keep each far shorter than that.
+MAX_HASHTAG = 32
 
 
 class TaxonomyError(ValueError):
@@ -45,10 +50,16 @@ class Topic:
     names: Mapping[str, str]
     keywords: Mapping[str, tuple[str, ...]]
     exclude: Mapping[str, tuple[str, ...]]
+    hashtags: Mapping[str, str] = field(default_factory=dict)  # language -> tag, no "#"
 
     def name(self, lang: str) -> str:
         """The topic's name in `lang`; English for a language the file does not carry."""
         return self.names.get(lang) or self.names["en"]
+
+    def hashtag(self, lang: str) -> str:
+        """The tag (without "#") posts in `lang` carry; the id where the file has none,
+        since ids are valid hashtags too."""
+        return self.hashtags.get(lang) or self.id
 
 
 def _fold(text: str) -> str:
@@ -108,6 +119,21 @@ class Taxonomy:
                 return topic
         return None
 
+    def hashtag(self, topic_id: str, lang: str) -> str:
+        """A topic's tag in `lang`; the id itself for a topic no longer in the file (an
+        old article or a queued row may still name it)."""
+        topic = self.get(topic_id)
+        return topic.hashtag(lang) if topic else topic_id
+
+    def hashtag_topic(self, tag: str) -> str | None:
+        """The id of the topic an editor's `#tag` names: by id or by its tag in any
+        language (the load makes sure one tag names one topic)."""
+        key = _fold(tag.removeprefix("#"))
+        for topic in self.topics:
+            if key == topic.id or any(key == _fold(h) for h in topic.hashtags.values()):
+                return topic.id
+        return None
+
 
 def default_topics_path() -> Path:
     """The taxonomy shipped with the package (bot/data/topics.toml)."""
@@ -127,12 +153,45 @@ def _phrases(raw: Any, where: str, field: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _is_letter(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("L")
+
+
+def is_hashtag(tag: str) -> bool:
+    """Whether Telegram shows `#tag` as one clickable hashtag (see MAX_HASHTAG)."""
+    return (
+        0 < len(tag) <= MAX_HASHTAG
+        and all(ch == "_" or _is_letter(ch) or unicodedata.category(ch) == "Nd" for ch in tag)
+        and any(_is_letter(ch) for ch in tag)
+    )
+
+
+def _hashtags(raw: Any, where: str) -> dict[str, str]:
+    """`[topics.hashtag]` ru/en; optional, a missing language falls back to the id."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TaxonomyError(f"{where}: [hashtag] must be a table of ru/en strings")
+    out: dict[str, str] = {}
+    for lang, tag in raw.items():
+        if lang not in LANGS:
+            raise TaxonomyError(f"{where}: hashtag.{lang}: unknown language, expected ru or en")
+        if not isinstance(tag, str) or not is_hashtag(tag.removeprefix("#")):
+            raise TaxonomyError(
+                f"{where}: hashtag.{lang} {tag!r} is not a Telegram hashtag: 1-{MAX_HASHTAG}"
+                " letters, digits and _, at least one letter"
+            )
+        out[lang] = tag.removeprefix("#")
+    return out
+
+
 def _topic(raw: Any, where: str) -> Topic:
     if not isinstance(raw, dict):
         raise TaxonomyError(f"{where}: each [[topics]] entry must be a table")
     topic_id = raw.get("id")
-    if not isinstance(topic_id, str) or not _ID_RE.fullmatch(topic_id):
-        raise TaxonomyError(f"{where}: id {topic_id!r} must be 1-32 of a-z and _")
+    # An id is the hashtag where the file gives none, so it needs a letter ("_" is none).
+    if not isinstance(topic_id, str) or not (_ID_RE.fullmatch(topic_id) and is_hashtag(topic_id)):
+        raise TaxonomyError(f"{where}: id {topic_id!r} must be 1-32 of a-z and _, with a letter")
     where = f"{where} (id {topic_id!r})"
     emoji = raw.get("emoji", "")
     if not isinstance(emoji, str):
@@ -153,6 +212,7 @@ def _topic(raw: Any, where: str) -> Topic:
         names=MappingProxyType({k: v.strip() for k, v in names.items() if isinstance(v, str)}),
         keywords=MappingProxyType(keywords),
         exclude=MappingProxyType(_phrases(raw.get("exclude"), where, "exclude")),
+        hashtags=MappingProxyType(_hashtags(raw.get("hashtag"), where)),
     )
 
 
@@ -174,12 +234,19 @@ def _taxonomy(data: dict[str, Any], path: Path) -> Taxonomy:
         raise TaxonomyError(f"{path}: no [[topics]] entries")
     topics: list[Topic] = []
     seen: set[str] = set()
+    tags: dict[str, str] = {}  # folded id or tag -> topic id, for /post #tag
     for n, raw in enumerate(raw_topics, start=1):
         topic = _topic(raw, f"{path}: topic #{n}")
         if topic.id in seen:
             raise TaxonomyError(f"{path}: topic #{n}: duplicate id {topic.id!r}")
         seen.add(topic.id)
         topics.append(topic)
+        for tag in {topic.id, *(_fold(h) for h in topic.hashtags.values())}:
+            if tags.setdefault(tag, topic.id) != topic.id:
+                raise TaxonomyError(
+                    f"{path}: topic #{n} (id {topic.id!r}): hashtag {tag!r} already names"
+                    f" topic {tags[tag]!r}"
+                )
     gazetteers = _gazetteers(data.get("gazetteers", {}), path, seen)
     rules: list[Rule] = []
     rule_ids: set[str] = set()

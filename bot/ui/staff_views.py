@@ -195,17 +195,38 @@ def import_text(t: Translator, report: ImportReport) -> Html:
     return Html("\n".join(lines))
 
 
+def channel_settings(t: Translator, channel: Channel) -> str:
+    """Language as the code admins type after `lang=`; the photo switch (SPEC 8.4)."""
+    photos = t.plain("admin.photos_on" if channel.photos else "admin.photos_off")
+    return t.plain("admin.channel_settings", language=channel.language, photos=photos)
+
+
+def channel_topics(t: Translator, channel: Channel) -> str:
+    return topics_label(channel.topics) if channel.topics else t.plain("admin.all_topics")
+
+
 def channel_line(t: Translator, channel: Channel) -> Html:
-    topics = topics_label(channel.topics) if channel.topics else t.plain("admin.all_topics")
     thread = f" / {channel.thread_id}" if channel.thread_id else ""
     return t(
         "admin.channel_line",
         label=channel.label,
         id=f"{channel.chat_id}{thread}",
         kind=channel.kind,
-        topics=topics,
+        topics=channel_topics(t, channel),
+        settings=channel_settings(t, channel),
         state="" if channel.active else t.plain("admin.channel_inactive"),
     )
+
+
+def channel_done_text(t: Translator, action: str, channel: Channel) -> Html:
+    """The reply to `/channel add|set|remove` that changed something."""
+    if action == "remove":
+        return t("admin.channel_removed", label=channel.label)
+    settings = channel_settings(t, channel)
+    if action == "set":
+        return t("admin.channel_set", label=channel.label, settings=settings)
+    topics = channel_topics(t, channel)
+    return t("admin.channel_added", label=channel.label, topics=topics, settings=settings)
 
 
 def channels_text(t: Translator, channels: list[Channel]) -> Html:

@@ -54,7 +54,7 @@ async def test_post_with_hashtags_reaches_topic_readers_and_filtered_channels(
     assert "being sent" in edit.params["text"]
     assert not editor.stored_message(preview).get("reply_markup")  # nothing to press twice
     push = await ann.expect_message(contains="Заголовок срочной")
-    assert "#china" in push["text"]
+    assert "#China" in push["text"]  # ann reads English
     report = await editor.expect_message(contains="Report on breaking №1")
     assert "Sent: 2" in report["text"] and "Failed: 0" in report["text"]
     assert "/recall 1" in report["text"]
@@ -108,11 +108,14 @@ async def test_cancel_sends_nothing(start_bot, reader, tg):
     assert query(bot, "SELECT count(*) FROM outbox WHERE article_id IS NOT NULL") == [(0,)]
 
 
-async def test_unknown_hashtag_is_refused(start_bot, reader, tg):
+async def test_unknown_hashtag_is_refused_and_a_posts_tag_names_its_topic(start_bot, reader, tg):
     bot, _admin, editor, _ann, _bob = await newsroom(start_bot, reader, tg)
     reply = await editor.ask("/post #chnia Опечатка в теме")
     assert "Unknown topics: #chnia" in reply["text"]
     assert query(bot, "SELECT count(*) FROM breaking") == [(0,)]
+    preview = await editor.ask("/post #Китай #export Тег из публикации")
+    assert "<b>To:</b> #china #trade" in preview["text"]
+    assert query(bot, "SELECT topics FROM breaking") == [("china trade",)]
 
 
 async def test_a_photo_post_goes_to_channels_as_a_photo_and_correct_edits_its_caption(

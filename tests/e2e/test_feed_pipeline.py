@@ -65,7 +65,7 @@ async def test_backlog_is_stored_not_pushed_and_new_items_are_queued(
     # Matched by two topics, queued once, and pushed.
     assert query(bot, "SELECT chat_id FROM outbox") == [(ann.chat_id,)]
     push = await ann.expect_message(contains=CHINA_ITEM[1])
-    assert "#china" in push["text"]
+    assert "#China" in push["text"]  # the reader's language: English
 
 
 async def test_keyword_and_source_subscriptions_and_paused_readers(start_bot, reader, feed_server):

@@ -44,8 +44,10 @@ TOPICS = {"china", "trade", "energy"}
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def known(topic: str) -> bool:
-    return topic in TOPICS
+def known(tag: str) -> str | None:
+    """Topic ids, and `#Китай` for china as the shipped taxonomy has it."""
+    tag = {"китай": "china"}.get(tag, tag)
+    return tag if tag in TOPICS else None
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,8 @@ def known(topic: str) -> bool:
         ("#china #trade Текст", ParsedPost(("china", "trade"), "Текст")),
         ("#China, #TRADE Текст", ParsedPost(("china", "trade"), "Текст")),
         ("#china #china Текст", ParsedPost(("china",), "Текст")),
+        ("#Китай #trade Текст", ParsedPost(("china", "trade"), "Текст")),
+        ("#КИТАЙ #china Текст", ParsedPost(("china",), "Текст")),
         ("Текст про #china", ParsedPost((), "Текст про #china")),
         ("#china\nЗаголовок\nТело", ParsedPost(("china",), "Заголовок\nТело")),
         ("Просто текст", ParsedPost((), "Просто текст")),
@@ -211,6 +215,7 @@ class CopiesBot:
     def __init__(self) -> None:
         self.deleted: list[tuple[int, int]] = []
         self.edited: list[tuple[int, int]] = []
+        self.texts: dict[int, str] = {}  # chat id -> the copy's new text
         self.on_call = None
 
     async def _hook(self) -> None:
@@ -223,12 +228,15 @@ class CopiesBot:
         self.deleted.append((chat_id, message_id))
         return True
 
-    async def edit_message_text(self, *, chat_id: int, message_id: int, **_: object) -> None:
+    async def edit_message_text(
+        self, *, chat_id: int, message_id: int, text: str = "", **_: object
+    ) -> None:
         await self._hook()
         self.edited.append((chat_id, message_id))
+        self.texts[chat_id] = text
 
 
-def copies_service(db: Database, bot: CopiesBot) -> EditorialService:
+def copies_service(db: Database, bot: CopiesBot, **options: object) -> EditorialService:
     return EditorialService(
         BreakingRepository(db),
         RoleRepository(db),
@@ -238,7 +246,30 @@ def copies_service(db: Database, bot: CopiesBot) -> EditorialService:
         pacer=Pacer(None, chat_interval=None, group_limit=None),
         catalogue=Catalogue.load(),
         clock=Clock(),
+        **options,  # type: ignore[arg-type]
     )
+
+
+async def test_corrected_copies_carry_hashtags_in_each_chats_language(db):
+    bot = CopiesBot()
+    tags = {("china", "ru"): "Китай", ("china", "en"): "China"}
+    editorial = copies_service(db, bot, hashtag=lambda topic, lang: tags[topic, lang])
+    await ChatRepository(db).register(1002, "ru")
+    await readers(db, 900)
+    for chat_id in (900, 1002):
+        await db.execute(
+            "INSERT INTO subscriptions (chat_id, kind, value, key, created_at)"
+            " VALUES (?, 'topic', 'china', 'china', ?)",
+            (chat_id, NOW.isoformat()),
+        )
+    rows = await sent_item(db, editorial, text="#Китай Заголовок\nТекст")
+    assert sorted(rows) == [900, 1002]
+    for number, outbox_id in enumerate(rows.values(), start=1):
+        await deliver(db, outbox_id, number)
+    report = await editorial.correct(1, "Исправленный заголовок\nТекст")
+    assert report == CopiesReport(done=2, failed=0, waiting=0)
+    assert bot.texts[900].endswith("\n\n#China")
+    assert bot.texts[1002].endswith("\n\n#Китай")
 
 
 async def sent_item(

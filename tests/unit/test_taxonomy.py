@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from bot.topics.taxonomy import (
+    MAX_HASHTAG,
     Taxonomy,
     TaxonomyError,
     default_topics_path,
+    is_hashtag,
     load_taxonomy,
 )
 
@@ -122,6 +124,7 @@ def test_exclude_is_optional(tmp_path: Path) -> None:
         (GOOD_TOPIC.replace('"trade"', '"trade-2"'), "id 'trade-2' must be 1-32"),
         (GOOD_TOPIC.replace('id = "trade"\n', ""), "id None must be 1-32"),
         (GOOD_TOPIC.replace('"trade"', '"' + "t" * 33 + '"'), "must be 1-32"),
+        (GOOD_TOPIC.replace('"trade"', '"__"'), "id '__' must be 1-32 of a-z and _, with a letter"),
         (GOOD_TOPIC.replace('en = "Foreign trade"\n', ""), "(id 'trade'): name.en is missing"),
         (GOOD_TOPIC.replace('ru = "Внешняя торговля"', 'ru = " "'), "name.ru is missing"),
         (GOOD_TOPIC.replace('["экспорт"]', '"экспорт"'), "keywords.ru must be a list"),
@@ -154,3 +157,108 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_taxonomy_error_is_a_value_error() -> None:
     assert issubclass(TaxonomyError, ValueError)
+
+
+# ------------------------------------------------------------------ hashtags
+
+
+def with_hashtag(table: str) -> str:
+    return GOOD_TOPIC.replace("[topics.keywords]", f"[topics.hashtag]\n{table}\n[topics.keywords]")
+
+
+def test_shipped_topics_have_a_hashtag_in_both_languages(shipped: Taxonomy) -> None:
+    for topic in shipped.topics:
+        for lang in ("ru", "en"):
+            assert is_hashtag(topic.hashtags[lang]), (topic.id, lang)
+    assert shipped.hashtag("china", "ru") == "Китай"
+    assert shipped.hashtag("trade", "en") == "export"
+
+
+@pytest.mark.parametrize(
+    "tag", ["экспорт", "Export", "B2B", "ИТ_2030", "Ёлки", "_x", "中国", "a" * MAX_HASHTAG]
+)
+def test_good_hashtags_load(tmp_path: Path, tag: str) -> None:
+    topic = load_taxonomy(write(tmp_path, with_hashtag(f'ru = "{tag}"\nen = "x"'))).topics[0]
+    assert topic.hashtag("ru") == tag
+    assert is_hashtag(tag)
+
+
+def test_a_leading_hash_in_the_file_is_not_part_of_the_tag(tmp_path: Path) -> None:
+    topic = load_taxonomy(write(tmp_path, with_hashtag('ru = "#экспорт"'))).topics[0]
+    assert topic.hashtag("ru") == "экспорт"
+
+
+@pytest.mark.parametrize(
+    ("tag", "why"),
+    [
+        ('"2025"', "digits only: Telegram leaves it plain text"),
+        ('"_2025"', "no letter"),
+        ('"экспорт!"', "punctuation"),
+        ('"foreign-trade"', "a hyphen ends the tag"),
+        ('"внешняя торговля"', "a space"),
+        ('"экспорт🌍"', "an emoji"),
+        ('"🌍"', "an emoji alone"),
+        ('""', "empty"),
+        ('"#"', "a bare hash"),
+        ('"²x"', "a superscript digit is not a decimal digit"),
+        (f'"{"a" * (MAX_HASHTAG + 1)}"', "too long"),
+        ("5", "not a string"),
+    ],
+)
+def test_bad_hashtag_is_refused_naming_the_topic(tmp_path: Path, tag: str, why: str) -> None:
+    path = write(tmp_path, with_hashtag(f"ru = {tag}"))
+    with pytest.raises(TaxonomyError) as raised:
+        load_taxonomy(path)
+    message = str(raised.value)
+    assert str(path) in message and "(id 'trade')" in message, why
+    assert "hashtag.ru" in message and "not a Telegram hashtag" in message, why
+
+
+def test_hashtag_table_problems(tmp_path: Path) -> None:
+    with pytest.raises(TaxonomyError, match=r"hashtag\.de: unknown language"):
+        load_taxonomy(write(tmp_path, with_hashtag('de = "Export"')))
+    bad_table = GOOD_TOPIC.replace('emoji = "🌍"\n', 'emoji = "🌍"\nhashtag = "export"\n')
+    with pytest.raises(TaxonomyError, match=r"\[hashtag\] must be a table"):
+        load_taxonomy(write(tmp_path, bad_table))
+
+
+def test_one_hashtag_names_one_topic(tmp_path: Path) -> None:
+    """`/post #tag` must know which topic is meant."""
+    other = GOOD_TOPIC.replace('"trade"', '"china"')
+    text = with_hashtag('ru = "Китай"') + other.replace(
+        "[topics.keywords]", '[topics.hashtag]\nen = "КИТАЙ"\n[topics.keywords]'
+    )
+    with pytest.raises(TaxonomyError, match="hashtag 'китай' already names topic 'trade'"):
+        load_taxonomy(write(tmp_path, text))
+    clash_with_id = with_hashtag('en = "China"') + other
+    with pytest.raises(TaxonomyError, match="already names topic 'trade'"):
+        load_taxonomy(write(tmp_path, clash_with_id))
+
+
+def test_missing_hashtags_fall_back_to_the_id(tmp_path: Path) -> None:
+    no_table = load_taxonomy(write(tmp_path, GOOD_TOPIC))
+    assert no_table.topics[0].hashtag("ru") == no_table.topics[0].hashtag("en") == "trade"
+    only_ru = load_taxonomy(write(tmp_path, with_hashtag('ru = "экспорт"')))
+    assert only_ru.hashtag("trade", "ru") == "экспорт"
+    assert only_ru.hashtag("trade", "en") == "trade"
+    assert only_ru.hashtag("trade", "de") == "trade"
+    assert only_ru.hashtag("removed_topic", "ru") == "removed_topic"
+
+
+@pytest.mark.parametrize(
+    ("tag", "topic_id"),
+    [
+        ("china", "china"),
+        ("#Китай", "china"),
+        ("КИТАЙ", "china"),
+        ("экспорт", "trade"),
+        ("Export", "trade"),
+        ("ит", "it"),
+        ("кит", None),
+        ("cuba", None),
+    ],
+)
+def test_hashtag_topic_takes_the_id_or_a_tag(
+    shipped: Taxonomy, tag: str, topic_id: str | None
+) -> None:
+    assert shipped.hashtag_topic(tag) == topic_id

@@ -17,15 +17,17 @@ from delivery_helpers import DB_NAME, seed, wait_stored
 from feedgen import now
 from harness import query
 
-from storage.channels import ChannelRepository
-from storage.database import Database
-
 PHOTO_CHANNEL, TEXT_CHANNEL = -1_001_700_000_001, -1_001_700_000_002
 FEED, OTHER_FEED = "/niann.xml", "/vestnik.xml"
 TITLE = "НИА «Нижний Новгород»"  # FEEDS_FILE's title for FEED
 OTHER_TITLE = "Вестник НН"  # OTHER_FEED has no title in FEEDS_FILE: its own <title> is shown
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
-ENV = {"POLL_INTERVAL_SECONDS": "1", "CHANNEL_IDS": f"{PHOTO_CHANNEL},{TEXT_CHANNEL}"}
+ADMIN = 900
+ENV = {
+    "POLL_INTERVAL_SECONDS": "1",
+    "CHANNEL_IDS": f"{PHOTO_CHANNEL},{TEXT_CHANNEL}",
+    "ADMIN_IDS": str(ADMIN),
+}
 
 
 def feed(title: str, *items: tuple[str, str, str, str | None]) -> bytes:
@@ -54,11 +56,6 @@ async def test_pictures_captions_fallbacks_previews_and_source_titles(
         tg.register_chat(chat_id, "channel", title=f"Channel {chat_id}")
         tg.set_member(chat_id, tg.bot_id, "administrator")
     await seed(workdir, channels=[(PHOTO_CHANNEL, None), (TEXT_CHANNEL, None)])
-    db = await Database.open(workdir / DB_NAME)
-    try:
-        await ChannelRepository(db).configure(TEXT_CHANNEL, photos=False)
-    finally:
-        await db.close()
     feed_server.serve(FEED, feed("niann: all news"))
     feed_server.serve(OTHER_FEED, feed(OTHER_TITLE))
     feed_server.serve("/pic.jpg", JPEG, content_type="image/jpeg")
@@ -70,6 +67,10 @@ async def test_pictures_captions_fallbacks_previews_and_source_titles(
     bot = await start_bot(env=ENV, feeds=feeds, workdir=workdir)
     await feed_server.wait_for_hits(FEED, 2)
     await feed_server.wait_for_hits(OTHER_FEED, 2)
+    admin = reader(ADMIN)
+    switched = await admin.ask(f"/channel set {TEXT_CHANNEL} photos off")
+    assert "photos: off" in switched["text"], switched["text"]
+    assert "photos: on" in (await admin.ask(f"/channel set {PHOTO_CHANNEL} photos on"))["text"]
     ann, bob = reader(), reader()
     for person in (ann, bob):
         await person.ask("/start")

@@ -18,7 +18,7 @@ from aiogram.exceptions import TelegramAPIError
 from bot.delivery.channels import ResolvedChat, can_post, resolve_chat
 from bot.feeds.catalog import check_url, default_name
 from bot.feeds.fetch import Fetcher, FetchError
-from bot.feeds.parse import ParsedFeed, ParseError
+from bot.feeds.parse import NOT_A_FEED, ParsedFeed, ParseError
 from bot.feeds.probe import Discovery, FoundFeed, parse_fetched
 from bot.feeds.probe import discover as find_feeds
 from bot.opml import MAX_BYTES, OpmlError, parse_opml, render_opml
@@ -196,7 +196,9 @@ class AdminService:
         try:
             parsed = await parse_fetched(page)
         except ParseError as error:
-            if not discover:
+            # Only a page that is not a feed is searched: a feed broken for the moment
+            # (malformed XML, an empty body) must not be swapped for another address.
+            if not discover or not error.reason.startswith(NOT_A_FEED):
                 return Refused("admin.feed_not_feed", error.reason)
             found = await find_feeds(self._fetcher, page, error.reason)
         else:
@@ -213,6 +215,8 @@ class AdminService:
     async def _store(self, url: str, name: str | None, parsed: ParsedFeed) -> FeedAdded:
         """Its own title is stored at once, so readers see it before the first poll."""
         name = name or default_name(url)
+        if not _NAME_RE.match(name):  # a host such as "::1" makes no source:NAME
+            name = "feed"
         feed = await self._feeds.upsert(url, name, None, feed_title=parsed.title or None)
         return FeedAdded(feed, len(parsed.items))
 

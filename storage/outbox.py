@@ -349,7 +349,12 @@ class OutboxRepository:
                 " ELSE (SELECT o.target FROM chats o WHERE o.chat_id = :old) END,"
                 " title = coalesce(title, (SELECT o.title FROM chats o WHERE o.chat_id = :old)),"
                 " username = coalesce(username,"
-                " (SELECT o.username FROM chats o WHERE o.chat_id = :old))"
+                " (SELECT o.username FROM chats o WHERE o.chat_id = :old)),"
+                # A supergroup that was no target yet takes the group's channel settings.
+                " language = CASE WHEN target = 1 THEN language"
+                " ELSE (SELECT o.language FROM chats o WHERE o.chat_id = :old) END,"
+                " photos = CASE WHEN target = 1 THEN photos"
+                " ELSE (SELECT o.photos FROM chats o WHERE o.chat_id = :old) END"
                 " WHERE chat_id = :new",
                 {"now": stamp, "old": old_id, "new": new_id},
             )

@@ -1573,7 +1573,9 @@ class FakeTelegram:
         if not plain.strip() and not caption:
             raise _bad("message text is empty")
         limit = MAX_CAPTION_LENGTH if caption else MAX_MESSAGE_LENGTH
-        if len(plain) > limit:
+        # Counted in UTF-16 units, the Bot API's unit for text (an emoji counts two): the
+        # stricter reading of "characters", so a bot that passes here passes Telegram.
+        if utf16_len(plain) > limit:
             raise _bad("message caption is too long" if caption else "message is too long")
         return plain, parsed
 

@@ -489,6 +489,8 @@ async def test_caption_over_1024_characters_after_entities_is_refused(
     with pytest.raises(TelegramBadRequest, match="message caption is too long"):
         await bot.send_photo(USER, url, caption="я" * 1025)
     with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_photo(USER, url, caption="😱" * 513)  # 1,026 UTF-16 units
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
         await bot.edit_message_caption(
             chat_id=USER,
             message_id=sent.message_id,

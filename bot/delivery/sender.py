@@ -111,6 +111,11 @@ BUSY_RECHECK = 0.05  # a row whose chat has a request in flight looks again this
 # was delivered after all is then the duplicate no client can rule out (module
 # docstring); waiting longer makes it rarer, not impossible.
 REQUEST_TIMEOUT = 10
+# sendPhoto by URL answers only after Telegram has downloaded the picture from the
+# feed's site, which may be slow: waiting 10 s would retry a photo Telegram may still
+# post, and each retry could become another copy. Telegram's own refusal ("failed to get
+# HTTP URL content") is meant to come back first.
+PHOTO_REQUEST_TIMEOUT = 60
 
 # 400s that mean the chat cannot receive anything from us: treated like a 403.
 _CHAT_GONE = (
@@ -124,11 +129,24 @@ _CHAT_GONE = (
 )
 # 400s about our markup: the same message as plain text may pass.
 _FORMATTING = ("can't parse", "entities", "entity", "message is too long")
+# 400s about a picture, whatever else they say: "not enough rights to send photos" in a
+# group that allows text is no reason to drop the chat, only the photo.
+_ABOUT_PHOTO = ("photo", "media", "image", "http url", "file identifier", "web page content")
 MAX_CAPTION_LENGTH = 1024  # Bot API sendPhoto: caption after entities parsing
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _photo_refused(description: str, plain: bool) -> bool:
+    """A 400 to sendPhoto that costs the post its picture, not the post: one about the
+    picture, or anything that is neither the chat being gone nor HTML plain text may cure."""
+    if any(marker in description for marker in _ABOUT_PHOTO):
+        return True
+    if any(marker in description for marker in _CHAT_GONE):
+        return False
+    return plain or not _about_markup(description)
 
 
 def _about_markup(description: str) -> bool:
@@ -527,10 +545,7 @@ class Sender:
                 return None
             except TelegramBadRequest as error:
                 text = error.message.lower()
-                if any(marker in text for marker in _CHAT_GONE):
-                    await self._drop_chat(chat_id, error)
-                    return None
-                if photo is not None and (plain or not _about_markup(text)):
+                if photo is not None and _photo_refused(text, plain):
                     # SPEC 7.5: a picture Telegram refuses (cannot fetch it, not an image,
                     # too big ...) costs the post its photo, not the post.
                     log.warning(
@@ -542,6 +557,9 @@ class Sender:
                     )
                     self.stats.photo_fallbacks += 1
                     photo = None
+                elif any(marker in text for marker in _CHAT_GONE):
+                    await self._drop_chat(chat_id, error)
+                    return None
                 elif plain or not any(marker in text for marker in _FORMATTING):
                     return self._fail(row, chat_id, "bad_request", error)
                 else:
@@ -589,7 +607,8 @@ class Sender:
                 silent=row.silent,
                 thread_id=row.thread_id,
             )
-            message_id = await send_photo(self._bot, payload, self._request_timeout)
+            timeout = max(self._request_timeout, PHOTO_REQUEST_TIMEOUT)
+            message_id = await send_photo(self._bot, payload, timeout)
         else:
             if row.text is not None:
                 text = html_to_text(row.text) if plain else row.text

@@ -43,6 +43,8 @@ def feed_links(
         parser.close()
     except _Done:
         pass
+    except (AssertionError, ValueError):  # markup html.parser gives up on: what was found
+        pass
     return parser.links
 
 
@@ -61,7 +63,7 @@ def decode_page(body: bytes, content_type: str | None) -> str:
         if name:
             try:
                 return head.decode(name, "replace")[:MAX_HTML_CHARS]
-            except LookupError:  # unknown, or not a text encoding ("base64")
+            except (LookupError, UnicodeError):  # unknown, not text ("base64"), or "idna"
                 continue
     return head.decode("utf-8", "replace")[:MAX_HTML_CHARS]
 
@@ -70,6 +72,8 @@ def absolute_http_url(href: str, base: str) -> str | None:
     """`href` resolved against `base`, if it is a plain http(s) URL we would fetch."""
     href = href.strip()
     if not href or len(href) > MAX_URL_CHARS or _UNSAFE.search(href):
+        return None
+    if any(ch.isspace() or not ch.isprintable() for ch in href):  # U+00A0, U+2028, ...
         return None
     try:
         parts = urlsplit(urljoin(base, href))

@@ -95,21 +95,32 @@ def _html_fragments(entry: Mapping[str, Any]) -> Iterator[str]:
         yield summary
 
 
+class _Found(Exception):
+    """The first <img> is known: the rest of the fragment need not be parsed."""
+
+
 class _FirstImage(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.src: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.src is None and tag == "img":
+        if tag == "img":
             self.src = dict(attrs).get("src") or ""
+            raise _Found
 
     handle_startendtag = handle_starttag
 
 
 def first_img_src(html: str) -> str | None:
-    """The `src` of the first `<img>` in an HTML fragment (None when there is none)."""
+    """The `src` of the first `<img>` in an HTML fragment (None when there is none).
+    Markup that html.parser gives up on (`<![foo[`) means no picture, not an error."""
     parser = _FirstImage()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except _Found:
+        pass
+    except (AssertionError, ValueError):
+        return None
     return parser.src or None

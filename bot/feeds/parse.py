@@ -71,6 +71,7 @@ class ParseError(Exception):
 
 
 SUMMARY_LIMIT = 300
+NOT_A_FEED = "not a feed"  # how every ParseError for a document of another kind begins
 
 # --------------------------------------------------------------------------- parse_feed
 
@@ -107,8 +108,8 @@ def parse_feed(
         error = result.get("bozo_exception")
     if not result.get("version"):
         if _mime_type(content_type) in ("text/html", "application/xhtml+xml"):
-            raise ParseError("not a feed (an HTML page)")
-        raise ParseError("not a feed (no RSS or Atom root element)")
+            raise ParseError(f"{NOT_A_FEED} (an HTML page)")
+        raise ParseError(f"{NOT_A_FEED} (no RSS or Atom root element)")
     if isinstance(error, xml.sax.SAXException):
         # A cut-off or broken document: what feedparser's loose parser salvaged may be
         # missing items or hold half a description, so none of it is kept.
@@ -323,9 +324,9 @@ _INTERNAL_SUBSET_RE = re.compile(r"<!DOCTYPE[^\[>]*\[", re.IGNORECASE)
 def _refuse_non_feeds(text: str) -> None:
     """Cheap checks before feedparser sees the document."""
     if _HTML_RE.match(text[:4096]):
-        raise ParseError("not a feed (an HTML page)")
+        raise ParseError(f"{NOT_A_FEED} (an HTML page)")
     if text.lstrip()[:1] in ("{", "["):
-        raise ParseError("not a feed (JSON)")
+        raise ParseError(f"{NOT_A_FEED} (JSON)")
     subset = _INTERNAL_SUBSET_RE.search(text)
     if subset and "<!ENTITY" in text[subset.end() :]:
         # expat 2.4+ has its own amplification limits, but they only bound the damage;
@@ -403,6 +404,7 @@ _BLOCK_TAGS = frozenset(
     }
 )
 _SKIPPED_TAGS = frozenset({"script", "style", "template", "noscript"})
+_ANY_TAG = re.compile(r"<[^>]*>")
 _INVISIBLE = str.maketrans({"\u200b": None, "\ufeff": None, "\xad": None})
 
 
@@ -444,10 +446,14 @@ def html_to_text(fragment: str) -> str:
     if "<" not in fragment and "&" not in fragment:
         return " ".join(fragment.translate(_INVISIBLE).split())
     parser = _TextExtractor()
-    parser.feed(fragment)
-    parser.close()
+    try:
+        parser.feed(fragment)
+        parser.close()
+        text = "".join(parser.parts)
+    except (AssertionError, ValueError):  # html.parser gives up on `<![foo[`: strip roughly
+        text = html.unescape(_ANY_TAG.sub(" ", fragment))
     # str.split() without arguments splits on every Unicode space, no-break space included.
-    return " ".join("".join(parser.parts).translate(_INVISIBLE).split())
+    return " ".join(text.translate(_INVISIBLE).split())
 
 
 def cut_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:

@@ -52,7 +52,15 @@ def addfeed_reply(
 def added_text(t: Translator, added: FeedAdded) -> Html:
     feed = added.feed
     title = _cut(feed.display_title, MAX_TITLE)
-    return t("admin.feed_added", title=title, name=feed.name, id=feed.feed_id, items=added.items)
+    url = _cut(feed.url, MAX_URL)  # the feed found may not be the page the admin gave
+    return t(
+        "admin.feed_added",
+        title=title,
+        name=feed.name,
+        id=feed.feed_id,
+        items=added.items,
+        url=url,
+    )
 
 
 def not_found_text(t: Translator, found: NoFeedFound) -> Html:

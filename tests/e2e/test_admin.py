@@ -115,9 +115,16 @@ async def test_addfeed_on_a_page_without_feeds_says_what_it_tried_then_finds_rss
     feed_server.serve("/rss.xml", rss(title="Главная лента"))
     added = await admin.ask(f"/addfeed {feed_server.url('/')}")
     assert "Feed <b>Главная лента</b> added" in added["text"]
+    assert feed_server.url("/rss.xml") in added["text"]  # the address found, not the page
     assert query(bot, "SELECT url, feed_title FROM feeds") == [
         (feed_server.url("/rss.xml"), "Главная лента")
     ]
+    # A feed broken for the moment is refused as it is, not swapped for another address.
+    feed_server.serve("/broken.xml", b"<?xml version='1.0'?><rss version='2.0'><channel><item>")
+    feed_server.serve("/feed.xml", rss(title="Другая лента"))
+    broken = (await admin.ask(f"/addfeed {feed_server.url('/broken.xml')}"))["text"]
+    assert "malformed XML" in broken and feed_server.hits("/feed.xml") == 0
+    assert query(bot, "SELECT count(*) FROM feeds") == [(1,)]
 
 
 async def test_feeds_shows_health_and_items_stored(start_bot, reader, feed_server):

@@ -56,6 +56,8 @@ def test_protocol_relative_and_base_href():
         "http://[::1",
         "https://site.example/a b.xml",
         "https://site.example/\x00.xml",
+        "https://site.example/a\u00a0b.xml",
+        "https://site.example/a\u2028b.xml",
         "",
     ],
 )
@@ -131,6 +133,14 @@ def test_broken_markup_and_garbage_do_not_raise():
         assert feed_links(body, "text/html; charset=nonsense", PAGE) == []
     body = b'<meta charset="base64">' + link("/ok.xml").encode()
     assert feed_links(body, None, PAGE) == ["https://site.example/ok.xml"]
+    # Charsets whose codec raises UnicodeError rather than LookupError.
+    for charset in ("idna", "undefined"):
+        assert feed_links(page(link("/ok.xml")), f"text/html; charset={charset}", PAGE) == [
+            "https://site.example/ok.xml"
+        ]
+    # Markup html.parser gives up on: the links before it are kept.
+    body = page(link("/ok.xml") + "<![foo[" + link("/late.xml"))
+    assert feed_links(body, "text/html", PAGE) == ["https://site.example/ok.xml"]
 
 
 def test_charset_of_the_page_is_used_for_non_ascii_paths():

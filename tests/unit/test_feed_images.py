@@ -147,3 +147,23 @@ def test_first_img_src_reads_only_img_tags():
     assert first_img_src("<p>no picture</p>") is None
     assert first_img_src("<img alt='no source'>") is None
     assert first_img_src("<img src='&#106;avascript:x'>") == "javascript:x"  # then refused
+
+
+def test_markup_html_parser_gives_up_on_costs_the_picture_not_the_feed():
+    """`<![foo[` makes html.parser raise: the item keeps its text and has no picture, the
+    feed's other items are stored as usual."""
+    broken = "<p>Экспорт вырос</p><![foo[ <img src='https://img.example/late.jpg'>"
+    assert first_img_src(broken) is None
+    assert first_img_src("<img src='https://img.example/a.jpg'><![foo[") == (
+        "https://img.example/a.jpg"
+    )
+    items = parse_feed(
+        rss(
+            f"<content:encoded><![CDATA[{broken}]]></content:encoded>"
+            f"<description><![CDATA[{broken}]]></description>",
+            '<enclosure url="https://img.example/ok.jpg" type="image/jpeg" length="1"/>',
+        ),
+        base_url=BASE,
+    ).items
+    assert [item.image for item in items] == [None, "https://img.example/ok.jpg"]
+    assert items[0].summary.startswith("Экспорт вырос")

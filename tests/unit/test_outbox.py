@@ -210,6 +210,21 @@ async def test_move_chat_merges_into_a_supergroup_already_known(db, outbox):
     assert await db.fetch_one("SELECT 1 FROM chats WHERE chat_id = -5") is None
 
 
+async def test_move_chat_into_a_supergroup_seen_as_a_reader_keeps_language_and_photos(
+    db, outbox
+):
+    """The bot knew the supergroup (not as a target): the group's channel settings win."""
+    channels = ChannelRepository(db)
+    await channels.upsert(-5, "group", "Old group", None, language="en")
+    await channels.configure(-5, photos=False)
+    await add_chat(db, -1005, kind="supergroup", language="ru")
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE chats SET target = 0 WHERE chat_id = -1005")
+    await outbox.move_chat(-5, -1005, NOW)
+    merged = await channels.get(-1005)
+    assert merged is not None and (merged.language, merged.photos) == ("en", False)
+
+
 # --- channel targets: the fan-out the article store calls in its transaction (SPEC 8.4)
 
 

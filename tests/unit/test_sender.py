@@ -703,12 +703,15 @@ async def test_a_channel_gets_the_picture_with_the_post_as_caption(db, tg, make_
         "Bad Request: wrong type of the web page content",
         "Bad Request: PHOTO_INVALID_DIMENSIONS",
         "Bad Request: message caption is too long",
+        # A group that allows text but not photos: the chat stays, the picture goes.
+        "Bad Request: not enough rights to send photos to the chat",
     ],
 )
 async def test_a_refused_picture_becomes_the_text_post_in_the_same_row(
     db, tg, make_sender, refusal
 ):
-    await ChannelRepository(db).upsert(-1001, "channel", "Agency", None)
+    channels = ChannelRepository(db)
+    await channels.upsert(-1001, "channel", "Agency", None)
     article = await add_article(db)
     await add_picture(db, article)
     row = await enqueue(db, -1001, article)
@@ -727,6 +730,21 @@ async def test_a_refused_picture_becomes_the_text_post_in_the_same_row(
     assert stored["status"] == "sent" and stored["photo"] == 0
     assert stored["message_id"] == text.result["message_id"]
     assert sender.stats.photo_fallbacks == 1 and sender.stats.sent == 1
+    assert (await channels.get(-1001)).active and sender.stats.deactivated == 0
+
+
+async def test_a_photo_refused_because_the_chat_is_gone_drops_the_chat(db, tg, make_sender):
+    channels = ChannelRepository(db)
+    await channels.upsert(-1001, "channel", "Agency", None)
+    article = await add_article(db)
+    await add_picture(db, article)
+    row = await enqueue(db, -1001, article)
+    tg.fail_next("sendPhoto", status=400, description="Bad Request: chat not found")
+    sender = make_sender()
+    await sender.run_until_idle()
+    assert sends(tg, -1001) == [] and sender.stats.photo_fallbacks == 0
+    assert not (await channels.get(-1001)).active
+    assert (await status(db, row))["status"] == "dropped"
 
 
 async def test_a_caption_with_bad_markup_is_retried_plain_before_giving_up_the_picture(
@@ -746,19 +764,30 @@ async def test_a_caption_with_bad_markup_is_retried_plain_before_giving_up_the_p
     assert sends(tg, -1001) == []
 
 
-async def test_photos_off_readers_and_digests_never_get_a_photo(db, tg, make_sender):
+async def test_only_channels_with_photos_on_get_a_photo(db, tg, make_sender):
+    """Photos off and readers (whatever their language) get text, while the channel with
+    photos on gets the photo of the same article: the caption and the text, rendered for
+    the same language, are kept apart."""
+    tg.photo_ids.add(PICTURE)
     channels = ChannelRepository(db)
     await channels.upsert(-1001, "channel", "Agency", None)
     await channels.upsert(-1002, "supergroup", "Desk", None)
     await channels.configure(-1002, photos=False)
     await add_chat(db, ANN)
+    await add_chat(db, BOB, language="ru")
     article = await add_article(db)
     await add_picture(db, article)
-    for chat in (-1002, ANN):
+    async with db.transaction() as conn:  # a text post far longer than a caption
+        await conn.execute("UPDATE articles SET summary = ?", ("Подробности. " * 200,))
+    for chat in (-1001, -1002, ANN, BOB):
         await enqueue(db, chat, article)
     await make_sender().run_until_idle()
-    assert tg.calls_of("sendPhoto") == []
-    assert [c.ok for c in sends(tg)] == [True, True]
+    (photo,) = tg.calls_of("sendPhoto")
+    assert photo.ok and photo.params["chat_id"] == -1001
+    assert sorted(c.params["chat_id"] for c in sends(tg) if c.ok) == sorted([-1002, ANN, BOB])
+    russian_text = sends(tg, BOB)[0].params["text"]
+    assert sends(tg, -1002)[0].params["text"] == russian_text
+    assert len(russian_text) > 2000 > 1024 >= len(photo.result["caption"])
 
 
 async def test_a_reader_with_previews_off_gets_no_preview(db, tg, make_sender):

@@ -122,8 +122,9 @@ async def test_addfeed_on_a_page_without_feeds_says_what_it_tried_then_finds_rss
     # A feed broken for the moment is refused as it is, not swapped for another address.
     feed_server.serve("/broken.xml", b"<?xml version='1.0'?><rss version='2.0'><channel><item>")
     feed_server.serve("/feed.xml", rss(title="Другая лента"))
+    hits = feed_server.hits("/feed.xml")  # the page's searches above asked for it too
     broken = (await admin.ask(f"/addfeed {feed_server.url('/broken.xml')}"))["text"]
-    assert "malformed XML" in broken and feed_server.hits("/feed.xml") == 0
+    assert "malformed XML" in broken and feed_server.hits("/feed.xml") == hits
     assert query(bot, "SELECT count(*) FROM feeds") == [(1,)]
 
 

@@ -27,6 +27,7 @@ TABLES = (
     "digest_items",
     "topic_corrections",
     "handled_updates",
+    "stats_snapshots",
 )
 BOOKKEEPING = ("schema_migrations",)
 BATCH = 5_000

@@ -54,6 +54,7 @@ from bot.ops.server import build_waiting_app
 from bot.ops.server import start_server as start_ops_server
 from bot.reader_schedule import ScheduleService
 from bot.readers import ReaderService
+from bot.snapshots import RUN_AT, SnapshotJob
 from bot.topic_review import TopicReviewService
 from bot.topics.matcher import Matcher
 from bot.topics.normalize import Normalizer
@@ -76,6 +77,7 @@ from storage.postgres import PostgresDatabase, redact
 from storage.roles import RoleRepository
 from storage.schedules import ScheduleRepository
 from storage.schema import MigrationError
+from storage.snapshots import SnapshotRepository
 from storage.stats import StatsRepository
 from storage.subscriptions import SubscriptionRepository
 from storage.updates import UpdateLog
@@ -313,13 +315,19 @@ async def retry_until_answered(
 
 
 def create_scheduler(
-    settings: Settings, poller: Poller, digests: DigestJob | None = None
+    settings: Settings,
+    poller: Poller,
+    digests: DigestJob | None = None,
+    snapshots: SnapshotJob | None = None,
 ) -> AsyncIOScheduler:
     """The poll job: first run at once, then every POLL_INTERVAL_SECONDS (SPEC 6.1).
 
     The digest job (SPEC 4.11): once at start-up (a digest due while the bot was down
     goes now, once), then at the start of every minute, so a digest set for 08:00 is
-    queued at 08:00:00 rather than up to a minute late."""
+    queued at 08:00:00 rather than up to a minute late.
+
+    The stats snapshot (SPEC 8.5): at start-up (the day before is taken if missing), then
+    at 00:05 every day in TIMEZONE."""
     scheduler = AsyncIOScheduler(timezone=settings.timezone)
     scheduler.add_job(
         poller.poll_due,
@@ -340,6 +348,19 @@ def create_scheduler(
             coalesce=True,
             id="send-digests",
         )
+    if snapshots is not None:
+        scheduler.add_job(
+            snapshots.run_due,
+            "cron",
+            hour=RUN_AT.hour,
+            minute=RUN_AT.minute,
+            timezone=settings.timezone,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="stats-snapshot",
+        )
     return scheduler
 
 
@@ -356,6 +377,7 @@ class Parts:
     channels: ChannelRepository
     watcher: BreakingWatcher | None = None  # editors' fan-out reports (SPEC 8.2)
     digests: DigestJob | None = None  # readers' daily digests (SPEC 4.11)
+    snapshots: SnapshotJob | None = None  # the daily stats snapshot (SPEC 8.5)
     database: Database | None = None  # for /healthz and /metrics (SPEC 8b)
     leadership: Leadership | None = None  # PostgreSQL: which copy runs the jobs (SPEC 8c)
 
@@ -467,6 +489,7 @@ async def assemble(
         ChannelRepository(database),
         watcher=watcher,
         digests=digests,
+        snapshots=SnapshotJob(SnapshotRepository(database), settings.timezone),
         database=database,
         leadership=leadership,
     )
@@ -518,7 +541,7 @@ async def main(settings: Settings) -> None:
             if parts.watcher is not None:
                 watcher_task = asyncio.create_task(parts.watcher.run(stop), name="reports")
                 resources.push_async_callback(_finish, watcher_task, stop)
-            scheduler = create_scheduler(settings, parts.poller, parts.digests)
+            scheduler = create_scheduler(settings, parts.poller, parts.digests, parts.snapshots)
             scheduler.start()
             if probe is not None:
                 probe.scheduler = scheduler

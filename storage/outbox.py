@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.schedule import is_quiet, parse_time
-from storage.database import Connection, Database
+from storage.database import Connection, Database, utcnow
 from storage.feeds import SOURCE_TITLE
 from storage.sql import Ints
 
@@ -234,8 +234,9 @@ class OutboxRepository:
             for o in outcomes
             if isinstance(o, Retry)
         ]
+        now = utcnow()
         failed = [
-            (_error(o.error), o.outbox_id, self._holder)
+            (_error(o.error), now, o.outbox_id, self._holder)
             for o in outcomes
             if isinstance(o, Failed)
         ]
@@ -260,7 +261,7 @@ class OutboxRepository:
             if failed:
                 await conn.executemany(
                     "UPDATE outbox SET status = 'failed', attempts = attempts + 1,"
-                    " last_error = ? WHERE outbox_id = ? AND status = 'sending'"
+                    " last_error = ?, failed_at = ? WHERE outbox_id = ? AND status = 'sending'"
                     " AND claimed_by = ?",
                     failed,
                 )
@@ -316,9 +317,9 @@ class OutboxRepository:
         """Every pending or in-flight row of a chat becomes `dropped` (blocked, kicked...)."""
         async with self._db.transaction() as conn:
             return await conn.execute(
-                "UPDATE outbox SET status = 'dropped', last_error = ?"
+                "UPDATE outbox SET status = 'dropped', last_error = ?, failed_at = ?"
                 " WHERE chat_id = ? AND status IN ('pending', 'sending')",
-                (_error(reason), chat_id),
+                (_error(reason), utcnow(), chat_id),
             )
 
     async def move_chat(self, old_id: int, new_id: int, now: datetime) -> None:

@@ -33,6 +33,7 @@ class Snapshot:
     source_subscriptions: int = 0
     sent: int = 0  # messages Telegram accepted that day
     failed: dict[str, int] = field(default_factory=dict)  # reason -> messages that day
+    # reasons: bad_request, gave_up (network or Telegram errors), other, blocked
     articles: dict[str, int] = field(default_factory=dict)  # feed name -> stored that day
     failing_feeds: tuple[str, ...] = ()  # feeds whose last poll failed
 
@@ -85,10 +86,11 @@ class Snapshot:
 
 
 # A failed row's reason, from the error the sender stored with it (bot/delivery/sender.py
-# writes `ClassName: description`); a dropped row's chat blocked the bot, vanished, was
-# paused or stopped being a target before its turn.
+# writes `ClassName: description`). Dropped rows with a `failed_at` were dropped because
+# their chat blocked the bot or vanished (a reader who paused, a recalled item or a
+# removed channel is no failure and has none).
 _REASON = """
-CASE WHEN status = 'dropped' THEN 'dropped'
+CASE WHEN status = 'dropped' THEN 'blocked'
      WHEN last_error LIKE 'TelegramBadRequest%' THEN 'bad_request'
      WHEN last_error LIKE 'TelegramNetworkError%' OR last_error LIKE 'TelegramServerError%'
        OR last_error LIKE 'TelegramUnauthorizedError%' THEN 'gave_up'

@@ -1,0 +1,76 @@
+"""The daily snapshot job (SPEC 8.5): one snapshot per local day of TIMEZONE.
+
+It runs at 00:05 local time for the day that just ended, and once at start-up, when the
+day before today is missing (the bot was down at 00:05). Day boundaries are the local
+midnights converted to UTC one by one, so the day a clock moves has 23 or 25 hours and
+counts exactly those. Snapshots older than 400 days are pruned at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from storage.snapshots import KEEP_DAYS, SnapshotRepository
+
+log = logging.getLogger(__name__)
+
+RUN_AT = time(0, 5)  # local time of the daily run
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first moment of `day` in `zone`, in UTC (a day may have 23 or 25 hours)."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[str, str]:
+    """[start, end) of the local `day` as stored UTC stamps."""
+    start = local_midnight(day, zone)
+    end = local_midnight(day + timedelta(days=1), zone)
+    return start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds")
+
+
+def last_complete_day(now: datetime, zone: ZoneInfo) -> date:
+    """The local day before the one `now` falls in."""
+    return now.astimezone(zone).date() - timedelta(days=1)
+
+
+class SnapshotJob:
+    def __init__(
+        self,
+        snapshots: SnapshotRepository,
+        timezone: str,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        keep_days: int = KEEP_DAYS,
+    ) -> None:
+        self._snapshots = snapshots
+        self._zone = ZoneInfo(timezone)
+        self._clock = clock
+        self._keep = keep_days
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
+
+    def today(self) -> date:
+        return self._clock().astimezone(self._zone).date()
+
+    async def run_due(self) -> bool:
+        """Take the snapshot of the last complete day if it is missing, and prune; True
+        when a snapshot was stored now. Safe to run any number of times."""
+        day = last_complete_day(self._clock(), self._zone)
+        start, end = day_bounds(day, self._zone)
+        taken = await self._snapshots.take(day, start, end)
+        if taken:
+            log.info("stats snapshot of %s taken", day.isoformat())
+        pruned = await self._snapshots.prune(self.today() - timedelta(days=self._keep))
+        if pruned:
+            log.info("%d stats snapshot(s) older than %d days pruned", pruned, self._keep)
+        return taken

@@ -55,6 +55,7 @@ from bot.ops.server import start_server as start_ops_server
 from bot.reader_schedule import ScheduleService
 from bot.readers import ReaderService
 from bot.snapshots import RUN_AT, SnapshotJob
+from bot.stats_report import StatsService
 from bot.topic_review import TopicReviewService
 from bot.topics.matcher import Matcher
 from bot.topics.normalize import Normalizer
@@ -474,7 +475,9 @@ async def assemble(
         news,
         editorial=editorial,
         admin=admin,
-        stats=StatsRepository(database),
+        statistics=StatsService(
+            StatsRepository(database), SnapshotRepository(database), settings.timezone
+        ),
         schedules=schedules,
         review=TopicReviewService(
             CorrectionRepository(database), subscriptions, matcher, taxonomy

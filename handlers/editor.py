@@ -3,9 +3,6 @@ render. Admins may use them too; `handlers.roles` refuses everyone else."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-from zoneinfo import ZoneInfo
-
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
@@ -13,12 +10,14 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from bot.admin import AdminService
 from bot.editorial import EditorialService, PostRejected
 from bot.i18n import Translator
+from bot.readers import ReaderService
+from bot.stats_report import MAX_DAYS, StatsService, parse_days
 from bot.topic_review import TopicReviewService
 from bot.ui import review_views
 from bot.ui import staff_views as views
 from bot.ui.callbacks import MAX_ROW_ID, BreakingAction
+from bot.ui.stats_views import stats_picture
 from handlers.roles import IsEditor, guarded
-from storage.stats import StatsRepository
 
 EDITOR_COMMANDS = ("post", "correct", "recall", "stats", "feeds", "export", "why", "retopic")
 
@@ -88,16 +87,28 @@ async def recall(
     await message.answer(views.copies_text(t, "editor.recalled", item_id, report))
 
 
-def day_start(timezone: str, now: datetime | None = None) -> str:
-    """Local midnight (TIMEZONE) of today as a stored UTC stamp: "articles today"."""
-    zone = ZoneInfo(timezone)
-    local = (now or datetime.now(UTC)).astimezone(zone)
-    midnight = datetime.combine(local.date(), time(0), tzinfo=zone)
-    return midnight.astimezone(UTC).isoformat(timespec="seconds")
-
-
-async def stats(message: Message, t: Translator, stats: StatsRepository, timezone: str) -> None:
-    await message.answer(views.stats_text(t, await stats.collect(day_start(timezone))))
+async def stats(
+    message: Message,
+    command: CommandObject,
+    t: Translator,
+    statistics: StatsService,
+    readers: ReaderService,
+) -> None:
+    """`/stats [DAYS]` (SPEC 8.5): the chart of the window with today's figures as its
+    caption; the figures alone while fewer than two days are recorded."""
+    days = parse_days(command.args)
+    if days is None:
+        await message.answer(t("stats.usage", max=MAX_DAYS))
+        return
+    today = await statistics.today()
+    history = await statistics.history(days)
+    if len(history) < 2:
+        await message.answer(views.stats_text(t, today))
+        return
+    png = await stats_picture(history, t, readers.taxonomy, days)
+    await message.answer_photo(
+        BufferedInputFile(png, filename="stats.png"), caption=views.stats_caption(t, today)
+    )
 
 
 async def feeds(message: Message, t: Translator, admin: AdminService, timezone: str) -> None:
@@ -143,8 +154,19 @@ async def export(
     t: Translator,
     admin: AdminService,
     review: TopicReviewService,
+    statistics: StatsService,
 ) -> None:
     what = (command.args or "").strip().casefold()
+    if what == "stats":
+        table, count = await statistics.export_csv()
+        if not count:
+            await message.answer(t("stats.export_none"))
+            return
+        await message.answer_document(
+            BufferedInputFile(table, filename="stats.csv"),
+            caption=t("stats.export_caption", count=count),
+        )
+        return
     if what == "corrections":
         data, count = await review.export_corrections()
         if not count:

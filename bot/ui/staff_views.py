@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.admin import FeedHealth, ImportReport, Refused
+from bot.delivery.render import visible_length
 from bot.editorial import (
     CopiesReport,
     Draft,
@@ -30,6 +31,7 @@ MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units
 MAX_URL = 200  # a URL shown in a list is cut to this many characters
 MAX_ERROR = 150  # likewise a feed's last error
 MAX_TITLE = 80  # a feed's title beside its name
+CAPTION_LIMIT = 1024  # a photo's caption, after entities parsing
 
 
 def _cut(text: str, limit: int) -> str:
@@ -242,6 +244,20 @@ def editors_text(t: Translator, editors: list[int], admins: frozenset[int]) -> H
     lines += [str(t("admin.editors_editor", id=user_id)) for user_id in editors]
     if len(lines) == 1:
         lines.append(str(t("admin.editors_none")))
+    return Html("\n".join(lines))
+
+
+def stats_caption(t: Translator, stats: Stats, limit: int = CAPTION_LIMIT) -> Html:
+    """`stats_text` as a photo's caption (1,024 characters after entities): the longest
+    list (topics, keywords) loses its last items, marked "…", until it fits."""
+    lines = str(stats_text(t, stats)).split("\n")
+    while visible_length("\n".join(lines)) > limit:
+        longest = max(range(len(lines)), key=lambda i: visible_length(lines[i]))
+        head, sep, _ = lines[longest].removesuffix(", …").rpartition(", ")
+        if not sep:  # no list left to shorten: the line goes
+            del lines[longest]
+            continue
+        lines[longest] = f"{head}, …"
     return Html("\n".join(lines))
 
 

@@ -31,7 +31,7 @@ from bot.ui.staff_views import (
     split_message,
     utf16_len,
 )
-from handlers.editor import _item_and_text, day_start
+from handlers.editor import _item_and_text
 from storage.articles import ArticleRepository
 from storage.breaking import BreakingRepository, _insert_article
 from storage.chats import ChatRepository
@@ -89,12 +89,6 @@ def test_invisible_characters_are_dropped():
 def test_first_line_is_the_headline():
     assert split_text("Заголовок\nПервый абзац\nВторой") == ("Заголовок", "Первый абзац\nВторой")
     assert split_text("Одна строка") == ("Одна строка", "")
-
-
-def test_day_start_is_local_midnight_in_utc():
-    moment = datetime(2025, 3, 1, 22, 30, tzinfo=UTC)  # already 2 March in Moscow
-    assert day_start("Europe/Moscow", moment) == "2025-03-01T21:00:00+00:00"
-    assert day_start("UTC", moment) == "2025-03-01T00:00:00+00:00"
 
 
 class Clock:

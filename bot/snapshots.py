@@ -1,9 +1,12 @@
 """The daily snapshot job (SPEC 8.5): one snapshot per local day of TIMEZONE.
 
-It runs at 00:05 local time for the day that just ended, and once at start-up, when the
-day before today is missing (the bot was down at 00:05). Day boundaries are the local
-midnights converted to UTC one by one, so the day a clock moves has 23 or 25 hours and
-counts exactly those. Snapshots older than 400 days are pruned at the same time.
+It runs at start-up and five minutes past every hour (bot/app.py), and takes the day
+before today when it is missing: the first run after midnight (00:05) takes it, a run
+that failed is retried within the hour, and a zone whose clock jumps at midnight (00:05
+does not exist that day) still gets it at 01:05. Days the bot was down for longer stay
+missing: their totals can no longer be known. Day boundaries are the local midnights
+converted to UTC one by one, so the day a clock moves has 23 or 25 hours and counts
+exactly those. Snapshots older than 400 days are pruned at the same time.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from storage.snapshots import KEEP_DAYS, SnapshotRepository
 
 log = logging.getLogger(__name__)
 
-RUN_AT = time(0, 5)  # local time of the daily run
+RUN_AT_MINUTE = 5  # past every hour: the first run after local midnight takes the day
 
 
 def utc_now() -> datetime:

@@ -77,7 +77,7 @@ def snapshots_csv(snapshots: Sequence[Snapshot]) -> bytes:
         "source_subscriptions",
         *(f"topic_{topic}" for topic in topics),
         "articles_total",
-        *(f"articles_{feed}" for feed in feeds),
+        *(f"feed_{feed}" for feed in feeds),  # never "articles_total", whatever the name
         "failing_feeds",
     ]
     out = io.StringIO()

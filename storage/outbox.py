@@ -84,6 +84,8 @@ class Retry:
 class Failed:
     outbox_id: int
     error: str
+    reason: str = "other"  # the sender's reason (bad_request, gave_up, ...): /stats, /metrics
+    at: datetime | None = None  # when it failed (None: when recorded)
 
 
 Outcome = Sent | Retry | Failed
@@ -236,7 +238,7 @@ class OutboxRepository:
         ]
         now = utcnow()
         failed = [
-            (_error(o.error), now, o.outbox_id, self._holder)
+            (_error(o.error), _stamp(o.at) if o.at else now, o.reason, o.outbox_id, self._holder)
             for o in outcomes
             if isinstance(o, Failed)
         ]
@@ -261,7 +263,8 @@ class OutboxRepository:
             if failed:
                 await conn.executemany(
                     "UPDATE outbox SET status = 'failed', attempts = attempts + 1,"
-                    " last_error = ?, failed_at = ? WHERE outbox_id = ? AND status = 'sending'"
+                    " last_error = ?, failed_at = ?, fail_reason = ?"
+                    " WHERE outbox_id = ? AND status = 'sending'"
                     " AND claimed_by = ?",
                     failed,
                 )
@@ -317,8 +320,8 @@ class OutboxRepository:
         """Every pending or in-flight row of a chat becomes `dropped` (blocked, kicked...)."""
         async with self._db.transaction() as conn:
             return await conn.execute(
-                "UPDATE outbox SET status = 'dropped', last_error = ?, failed_at = ?"
-                " WHERE chat_id = ? AND status IN ('pending', 'sending')",
+                "UPDATE outbox SET status = 'dropped', last_error = ?, failed_at = ?,"
+                " fail_reason = 'blocked' WHERE chat_id = ? AND status IN ('pending', 'sending')",
                 (_error(reason), utcnow(), chat_id),
             )
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from storage.database import Connection, Database, utcnow
+from storage.database import Database, Reads, utcnow
 
 KEEP_DAYS = 400
 
@@ -33,7 +33,7 @@ class Snapshot:
     source_subscriptions: int = 0
     sent: int = 0  # messages Telegram accepted that day
     failed: dict[str, int] = field(default_factory=dict)  # reason -> messages that day
-    # reasons: bad_request, gave_up (network or Telegram errors), other, blocked
+    # reasons: the sender's (bad_request, gave_up, migrate_loop, other), and blocked
     articles: dict[str, int] = field(default_factory=dict)  # feed name -> stored that day
     failing_feeds: tuple[str, ...] = ()  # feeds whose last poll failed
 
@@ -85,17 +85,6 @@ class Snapshot:
         )
 
 
-# A failed row's reason, from the error the sender stored with it (bot/delivery/sender.py
-# writes `ClassName: description`). Dropped rows with a `failed_at` were dropped because
-# their chat blocked the bot or vanished (a reader who paused, a recalled item or a
-# removed channel is no failure and has none).
-_REASON = """
-CASE WHEN status = 'dropped' THEN 'blocked'
-     WHEN last_error LIKE 'TelegramBadRequest%' THEN 'bad_request'
-     WHEN last_error LIKE 'TelegramNetworkError%' OR last_error LIKE 'TelegramServerError%'
-       OR last_error LIKE 'TelegramUnauthorizedError%' THEN 'gave_up'
-     ELSE 'other' END
-"""
 
 
 class SnapshotRepository:
@@ -105,13 +94,13 @@ class SnapshotRepository:
     async def take(self, day: date, start: str, end: str) -> bool:
         """Store the snapshot of `day` (flows counted in [start, end), UTC stamps) unless
         it exists; True when it was stored now. Idempotent: a restart, a second copy of
-        the bot or the daily job and the start-up check at once store one row."""
+        the bot or the daily job and the start-up check at once store one row. The
+        figures are read before the write transaction, so the sender and the handlers
+        never wait for the day's counting."""
+        if await self.has(day):
+            return False
+        snapshot = await _measure(self._db, day, start, end)
         async with self._db.transaction() as conn:
-            if await conn.fetch_one(
-                "SELECT 1 FROM stats_snapshots WHERE day = ?", (day.isoformat(),)
-            ):
-                return False
-            snapshot = await _measure(conn, day, start, end)
             stored = await conn.execute(
                 "INSERT INTO stats_snapshots (day, taken_at, data) VALUES (?, ?, ?)"
                 " ON CONFLICT (day) DO NOTHING",
@@ -154,7 +143,7 @@ class SnapshotRepository:
             )
 
 
-async def _measure(conn: Connection, day: date, start: str, end: str) -> Snapshot:
+async def _measure(conn: Reads, day: date, start: str, end: str) -> Snapshot:
     readers = await conn.fetch_one(
         "SELECT count(*) AS total,"
         " count(*) FILTER (WHERE active = 1 AND paused = 0) AS active,"
@@ -173,16 +162,18 @@ async def _measure(conn: Connection, day: date, start: str, end: str) -> Snapsho
         "SELECT count(*) FROM outbox WHERE status = 'sent' AND sent_at >= ? AND sent_at < ?",
         (start, end),
     )
+    # Dropped rows have a `failed_at` only when their chat blocked the bot or vanished (a
+    # reader who paused, a recalled item or a removed channel is no failure).
     failed = await conn.fetch_all(
-        f"SELECT {_REASON} AS reason, count(*) AS n FROM outbox"
-        " WHERE status IN ('failed', 'dropped') AND failed_at >= ? AND failed_at < ?"
+        "SELECT coalesce(fail_reason, 'other') AS reason, count(*) AS n FROM outbox"
+        " WHERE failed_at >= ? AND failed_at < ? AND status IN ('failed', 'dropped')"
         " GROUP BY 1",
         (start, end),
     )
+    # Articles of feeds; editors' breaking items have none and are not counted.
     articles = await conn.fetch_all(
-        "SELECT coalesce(f.name, '') AS name, count(*) AS n FROM articles a"
-        " LEFT JOIN feeds f ON f.feed_id = a.feed_id"
-        " WHERE a.stored_at >= ? AND a.stored_at < ? GROUP BY 1",
+        "SELECT f.name, count(*) AS n FROM articles a JOIN feeds f ON f.feed_id = a.feed_id"
+        " WHERE a.stored_at >= ? AND a.stored_at < ? GROUP BY f.name",
         (start, end),
     )
     failing = await conn.fetch_all("SELECT name FROM feeds WHERE failures > 0 ORDER BY name")
@@ -200,6 +191,6 @@ async def _measure(conn: Connection, day: date, start: str, end: str) -> Snapsho
         source_subscriptions=kinds.get(("source", ""), 0),
         sent=int(sent or 0),
         failed={r["reason"]: int(r["n"]) for r in failed},
-        articles={(r["name"] or "editors"): int(r["n"]) for r in articles},
+        articles={r["name"]: int(r["n"]) for r in articles},
         failing_feeds=tuple(r["name"] for r in failing),
     )

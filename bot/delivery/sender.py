@@ -762,4 +762,4 @@ class Sender:
             row.article_id,
             _describe(error),
         )
-        return Failed(row.outbox_id, _describe(error))
+        return Failed(row.outbox_id, _describe(error), reason, self._wall())

@@ -5,5 +5,8 @@ CREATE TABLE stats_snapshots (
     taken_at    TEXT    NOT NULL,                  -- UTC
     data        TEXT    NOT NULL
 );
--- When a row ended failed or dropped: a day's failures are counted from it.
+-- When and why a row ended failed, or was dropped because its chat blocked the bot or
+-- vanished: a day's undelivered messages are counted from these, by the sender's reason.
 ALTER TABLE outbox ADD COLUMN failed_at TEXT;
+ALTER TABLE outbox ADD COLUMN fail_reason TEXT;
+CREATE INDEX outbox_failed_at ON outbox (failed_at) WHERE failed_at IS NOT NULL;

@@ -97,7 +97,7 @@ async def test_stats_sends_the_chart_with_todays_figures_as_caption(
     assert isinstance(table, UploadedFile) and table.filename == "stats.csv"
     rows = list(csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))))
     assert len(rows) == 30 and rows[-1]["day"] == yesterday().isoformat()
-    assert rows[-1]["topic_china"] == "69" and rows[-1]["articles_rbc"] == "30"
+    assert rows[-1]["topic_china"] == "69" and rows[-1]["feed_rbc"] == "30"
 
     stranger = reader()
     refused = await stranger.ask("/stats")

@@ -49,11 +49,11 @@ async def add_feed_article(db, feed: str, stored: datetime) -> int:
         )
 
 
-async def add_row(db, chat_id: int, article_id: int, status: str, **times: datetime) -> int:
+async def add_row(db, chat_id: int, article_id: int, status: str, **times) -> int:
     async with db.transaction() as conn:
         return await conn.fetch_value(
             "INSERT INTO outbox (chat_id, article_id, status, created_at, sent_at, failed_at,"
-            " last_error) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING outbox_id",
+            " last_error, fail_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING outbox_id",
             (
                 chat_id,
                 article_id,
@@ -62,6 +62,7 @@ async def add_row(db, chat_id: int, article_id: int, status: str, **times: datet
                 stamp(times["sent"]) if "sent" in times else None,
                 stamp(times["failed"]) if "failed" in times else None,
                 times.get("error"),
+                times.get("reason"),
             ),
         )
 
@@ -116,7 +117,9 @@ async def test_a_snapshot_counts_totals_and_the_flows_of_its_own_day(db):
     await add_row(db, 1, a, "sent", sent=inside)
     await add_row(db, 2, a, "sent", sent=last_minute)
     await add_row(db, 4, a, "sent", sent=after)
-    await add_row(db, 3, a, "failed", failed=inside, error="TelegramBadRequest: chat gone")
+    await add_row(db, 3, a, "failed", failed=inside, error="bad", reason="bad_request")
+    later = await add_feed_article(db, "niann", after)
+    await add_row(db, 1, later, "failed", failed=after, error="later", reason="gave_up")
     outbox = OutboxRepository(db)
     article = await add_feed_article(db, "other", before)
     await add_row(db, 3, article, "pending")
@@ -152,7 +155,7 @@ async def test_failure_reasons_and_failed_at(db):
     rows = [await add_row(db, 1, article, "pending")]
     claimed = await outbox.claim(5, datetime(2025, 1, 1, tzinfo=UTC))
     assert [r.outbox_id for r in claimed] == rows
-    await outbox.record([Failed(rows[0], "TelegramNetworkError: timeout")])
+    await outbox.record([Failed(rows[0], "TelegramNetworkError: timeout", "gave_up")])
     await add_row(
         db, 2, await add_feed_article(db, "b", datetime(2025, 1, 1, tzinfo=UTC)), "pending"
     )
@@ -194,3 +197,50 @@ async def test_a_snapshot_of_an_older_bot_reads_missing_parts_as_zero(db):
         )
     (snapshot,) = await SnapshotRepository(db).all()
     assert snapshot == Snapshot(day=date(2025, 1, 1), readers_total=5)
+
+
+async def test_a_snapshot_400_days_old_is_kept_and_one_older_is_pruned(db):
+    snapshots = SnapshotRepository(db)
+    clock = Clock(datetime(2025, 3, 31, 9, 0, tzinfo=UTC))
+    today = date(2025, 3, 31)
+    edge = [today - timedelta(days=401), today - timedelta(days=400)]
+    await snapshots.store([Snapshot(day=day) for day in edge])
+    await SnapshotJob(snapshots, BERLIN, clock=clock).run_due()
+    assert [s.day for s in await snapshots.all()] == [edge[1], date(2025, 3, 30)]
+
+
+async def test_stats_shows_exactly_the_last_complete_days(db):
+    from bot.stats_report import StatsService
+    from storage.stats import StatsRepository
+
+    today = datetime.now(UTC).astimezone(ZoneInfo(MOSCOW)).date()
+    snapshots = SnapshotRepository(db)
+    await snapshots.store([Snapshot(day=today - timedelta(days=n)) for n in range(1, 32)])
+    service = StatsService(StatsRepository(db), snapshots, MOSCOW)
+    for days in (30, 7, 1):
+        window = [s.day for s in await service.history(days)]
+        assert window == [today - timedelta(days=n) for n in range(days, 0, -1)], days
+
+
+def test_the_job_runs_every_hour_so_a_midnight_that_does_not_exist_costs_nothing():
+    """America/Santiago moved its clock at 00:00 on 2024-09-08: 00:05 never happened that
+    day. The first run after the jump is 01:05, and it takes the 7th."""
+    from bot.app import create_scheduler
+    from bot.config import load_settings
+
+    zone = "America/Santiago"
+    settings = load_settings(
+        {"BOT_TOKEN": "123456789:AAH-fake-token-for-tests-0123456789ab", "TIMEZONE": zone},
+    )
+
+    class NoPolls:
+        async def poll_due(self) -> None: ...
+
+    job = SnapshotJob(SnapshotRepository(None), zone)  # type: ignore[arg-type]
+    scheduler = create_scheduler(settings, NoPolls(), snapshots=job)  # type: ignore[arg-type]
+    trigger = scheduler.get_job("stats-snapshot").trigger
+    before = datetime(2024, 9, 7, 23, 30, tzinfo=ZoneInfo(zone))
+    fired = trigger.get_next_fire_time(None, before)
+    assert fired.astimezone(ZoneInfo(zone)).replace(tzinfo=None) == datetime(2024, 9, 8, 1, 5)
+    assert last_complete_day(fired, ZoneInfo(zone)) == date(2024, 9, 7)
+    assert trigger.get_next_fire_time(fired, fired) - fired == timedelta(hours=1)

@@ -85,6 +85,6 @@ def test_csv_has_a_column_per_figure_and_a_row_per_day():
     assert (first["topic_china"], first["topic_trade"]) == ("5", "0")
     assert (second["topic_china"], second["topic_trade"]) == ("0", "3")
     assert (first["messages_failed"], first["failed_bad_request"]) == ("1", "1")
-    assert (first["articles_total"], first["articles_niann"]) == ("8", "7")
+    assert (first["articles_total"], first["feed_niann"]) == ("8", "7")
     assert first["failing_feeds"] == "'-bad vremyan"  # never read as a formula
     assert snapshots_csv([]).decode("utf-8-sig").startswith("day,readers_total")

@@ -5,3 +5,5 @@ CREATE TABLE stats_snapshots (
     data        TEXT    NOT NULL
 );
 ALTER TABLE outbox ADD COLUMN failed_at TEXT;
+ALTER TABLE outbox ADD COLUMN fail_reason TEXT;
+CREATE INDEX outbox_failed_at ON outbox (failed_at) WHERE failed_at IS NOT NULL;

@@ -27,9 +27,9 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRet
 from aiogram.types import LinkPreviewOptions
 
 from bot.delivery.pacing import Pacer
-from bot.delivery.render import HashtagOf, id_hashtag, render_html
+from bot.delivery.render import HashtagOf, id_hashtag, render_html, visible_length
 from bot.delivery.window import SendWindow
-from bot.i18n import Catalogue
+from bot.i18n import LANGUAGES, Catalogue
 from bot.readers import clean_argument
 from storage.breaking import Breaking, BreakingRepository, Copy, Delivery
 from storage.chats import ChatRepository
@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 # In UTF-16 code units, as Telegram counts (an emoji may count two): its limit is 4096,
 # and the preview's header and the push's hashtags need the rest.
 MAX_POST_CHARS = 3500
-# With a photo the post is its caption (1,024 after entities): room is left for the
-# hashtags, and the text is refused rather than cut, as a post without a link must be.
+# With a photo the post is its caption (1,024 after entities): the text alone may hold
+# 900, and with its hashtags it must fit (`_caption_problem`); it is refused rather than
+# cut, as a post without a link must be.
 MAX_PHOTO_POST_CHARS = 900
 CAPTION_LIMIT = 1024
 PREVIEW_TTL = timedelta(hours=1)
@@ -230,11 +231,31 @@ class EditorialService:
         parsed = parse_post(args, self._topic_of, photo is not None)
         if isinstance(parsed, PostRejected):
             return parsed
+        if photo is not None and (problem := self._caption_problem(parsed.text, parsed.topics)):
+            return problem
         item = await self._breaking.create(
             editor_id, parsed.text, parsed.topics, self._clock(), photo
         )
         readers, channels = await self._breaking.audience(parsed.topics)
         return Draft(item, readers, channels)
+
+    def _caption_problem(self, text: str, topics: Sequence[str]) -> PostRejected | None:
+        """A photo's text with its hashtags must fit the caption in every language, or be
+        refused whole: a cut would end a post that has no link mid-sentence."""
+        title, summary = split_text(text)
+        view = PushView(title, summary, tuple(topics))
+        longest = max(
+            visible_length(
+                render_html(
+                    view, self._catalogue.translator(language), 10**6, hashtag=self._hashtag
+                )
+            )
+            for language in LANGUAGES
+        )
+        if longest <= CAPTION_LIMIT:
+            return None
+        room = max(0, utf16_len(text) - (longest - CAPTION_LIMIT))
+        return PostRejected(PostProblem.TOO_LONG, str(utf16_len(text)), room)
 
     async def press(self, item_id: int, user_id: int, send: bool) -> tuple[Press, int]:
         """The editor's Send or Cancel; returns the outcome and, for SENT, rows queued.
@@ -277,6 +298,8 @@ class EditorialService:
             return item
         text = clean_text(args or "")
         if problem := text_problem(text, item.photo is not None):  # refused whole, never cut
+            return problem
+        if item.photo is not None and (problem := self._caption_problem(text, item.topics)):
             return problem
         title, summary = split_text(text)
         waiting = await self._breaking.correct(item_id, text, title, summary, self._clock())

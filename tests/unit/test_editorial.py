@@ -452,3 +452,23 @@ def test_a_photo_caption_post_has_the_caption_limit_and_the_rejection_says_it():
     assert parse_post(at_limit + "я", known) == ParsedPost((), at_limit + "я")
     reply = post_rejection_text(Catalogue.load().translator("ru"), refused)
     assert "901" in reply and "не больше 900" in reply
+
+
+async def test_a_photo_post_is_refused_when_its_hashtags_would_push_the_caption_over(db):
+    """900 characters pass alone; with the tags in the longer language they must still
+    fit 1,024, or the post is refused whole with the room that is left."""
+    long_tags = {"ru": "очень_длинный_хэштег_темы_" + "я" * 20, "en": "tag"}
+    editorial = copies_service(
+        db, CopiesBot(), hashtag=lambda topic, lang: f"{long_tags[lang]}_{topic}"
+    )
+    await readers(db, 900)
+    tags = "#china #trade #energy "
+    text = "Заголовок\n" + "я" * 880
+    refused = await editorial.draft(900, tags + text, photo="AgPhotoId")
+    assert isinstance(refused, PostRejected) and refused.problem is PostProblem.TOO_LONG
+    assert 700 < refused.limit < 890
+    fits = "Заголовок\n" + "я" * (refused.limit - len("Заголовок\n"))
+    draft = await editorial.draft(900, tags + fits, photo="AgPhotoId")
+    assert not isinstance(draft, PostRejected), draft
+    # Without a photo the same long text is an ordinary post.
+    assert not isinstance(await editorial.draft(900, tags + text), PostRejected)

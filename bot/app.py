@@ -553,6 +553,10 @@ async def main(settings: Settings) -> None:
             if parts.digests is not None:
                 resources.push_async_callback(parts.digests.stop)
             resources.callback(scheduler.shutdown, wait=False)
+            if parts.snapshots is not None:
+                # Runs before the scheduler's shutdown (callbacks run last first), which
+                # cancels the jobs still running: a snapshot under way is let finish.
+                resources.push_async_callback(parts.snapshots.stop)
             if settings.webhook_url is None:
                 await poll_until_stopped(parts.dispatcher, parts.bot, stop)
             else:

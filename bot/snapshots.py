@@ -11,6 +11,7 @@ exactly those. Snapshots older than 400 days are pruned at the same time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -57,6 +58,8 @@ class SnapshotJob:
         self._zone = ZoneInfo(timezone)
         self._clock = clock
         self._keep = keep_days
+        self._running = asyncio.Lock()
+        self._stopping = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -68,6 +71,19 @@ class SnapshotJob:
     async def run_due(self) -> bool:
         """Take the snapshot of the last complete day if it is missing, and prune; True
         when a snapshot was stored now. Safe to run any number of times."""
+        if self._stopping:
+            return False
+        async with self._running:
+            return await self._run()
+
+    async def stop(self) -> None:
+        """Let a run in progress finish and wait for it, before the database closes (the
+        scheduler does not await its jobs); later runs do nothing."""
+        self._stopping = True
+        async with self._running:
+            pass
+
+    async def _run(self) -> bool:
         day = last_complete_day(self._clock(), self._zone)
         start, end = day_bounds(day, self._zone)
         taken = await self._snapshots.take(day, start, end)

@@ -244,3 +244,20 @@ def test_the_job_runs_every_hour_so_a_midnight_that_does_not_exist_costs_nothing
     assert fired.astimezone(ZoneInfo(zone)).replace(tzinfo=None) == datetime(2024, 9, 8, 1, 5)
     assert last_complete_day(fired, ZoneInfo(zone)) == date(2024, 9, 7)
     assert trigger.get_next_fire_time(fired, fired) - fired == timedelta(hours=1)
+
+
+async def test_stop_waits_for_a_run_in_progress_and_later_runs_do_nothing(db):
+    """Shutdown awaits `stop()` before the database closes: a run it interrupted would
+    leave a traceback and no snapshot."""
+    import asyncio
+
+    snapshots = SnapshotRepository(db)
+    clock = Clock(datetime(2025, 3, 31, 9, 0, tzinfo=UTC))
+    job = SnapshotJob(snapshots, BERLIN, clock=clock)
+    run = asyncio.create_task(job.run_due())
+    await asyncio.sleep(0)  # the run holds the job's lock now
+    await job.stop()
+    assert run.done() and run.result() is True
+    clock.now += timedelta(days=1)
+    assert await job.run_due() is False
+    assert [s.day for s in await snapshots.all()] == [date(2025, 3, 30)]

@@ -301,8 +301,9 @@ class OutboxRepository:
                 (_stamp(now + LEASE), self._holder),
             )
 
-    async def release_in_flight(self, now: datetime) -> int:
-        """At start-up: rows a crash left in `sending` go back to pending (SPEC 7.4).
+    async def release_in_flight(self, now: datetime) -> list[int]:
+        """At start-up: rows a crash left in `sending` go back to pending (SPEC 7.4); the
+        chats of those rows, one per row (a message to them may have just left).
 
         On SQLite one copy runs per database (its lock file), so every such row is the
         last process's: all go back. On PostgreSQL another copy may be sending them, so
@@ -311,10 +312,13 @@ class OutboxRepository:
         sql = "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
         async with self._db.transaction() as conn:
             if conn.dialect == "sqlite":
-                return await conn.execute(sql)
-            return await conn.execute(
-                sql + " AND coalesce(lease_until, '') <= ?", (_stamp(now),)
-            )
+                rows = await conn.fetch_all(sql + " RETURNING chat_id")
+            else:
+                rows = await conn.fetch_all(
+                    sql + " AND coalesce(lease_until, '') <= ? RETURNING chat_id",
+                    (_stamp(now),),
+                )
+        return [row[0] for row in rows]
 
     async def drop_chat(self, chat_id: int, reason: str) -> int:
         """Every pending or in-flight row of a chat becomes `dropped` (blocked, kicked...)."""

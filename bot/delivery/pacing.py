@@ -120,6 +120,18 @@ class Pacer:
             window.append(now)
         self._prune(now)
 
+    def hold_chat(self, chat_id: int, is_private: bool, now: float) -> None:
+        """A message to this chat may have left at `now` unseen by this pacer (it was in
+        flight when the last process died): the chat's own limits count it; the global
+        rate does not (the restart gap covers it)."""
+        if self._interval is not None:
+            self._last[chat_id] = max(self._last.get(chat_id, now), now)
+        if not is_private and self._group_limit is not None:
+            window = self._groups.get(chat_id)
+            if window is None:
+                window = self._groups[chat_id] = deque(maxlen=self._group_limit)
+            window.append(now)
+
     def reserve(self, chat_id: int, is_private: bool, now: float) -> float:
         """0 and the send is booked, or the seconds to wait before asking again."""
         wait = self.delay(chat_id, is_private, now)

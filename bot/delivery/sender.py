@@ -306,16 +306,21 @@ class Sender:
         run on a database (the bot's database lock guarantees it)."""
         released = await self._outbox.release_in_flight(self._wall())
         if released:
-            log.info("%d message(s) in flight at the last stop are queued again", released)
+            log.info("%d message(s) in flight at the last stop are queued again", len(released))
+        # One of them may have reached its chat just before a crash, after the last send
+        # recorded: its chat's own limit (1/s, 20/min) counts it as sent now.
+        now = self._clock()
+        for chat_id in set(released):
+            self._pacer.hold_chat(chat_id, chat_id > 0, now)
         await self._after_the_last_send(stop)
         await self._drain(stop, until_idle=False)
 
     async def _after_the_last_send(self, stop: asyncio.Event) -> None:
         """A copy restarted right after a crash must not pass Telegram's limits together
-        with the last sends of the process before it, which this pacer never saw (nor the
-        chat of a message in flight at the crash, sent again now): the first send waits
-        until a second has passed since the last recorded one. `sent_at` holds whole
-        seconds, hence two."""
+        with the last sends of the process before it, which this pacer never saw: the
+        first send waits until a second has passed since the last recorded one (`sent_at`
+        holds whole seconds, hence two). The chats of messages in flight at the crash,
+        sent after that, are held by `run()`."""
         last = await self._outbox.last_sent_at()
         if last is None:
             return

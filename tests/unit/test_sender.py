@@ -634,6 +634,30 @@ async def test_a_restart_waits_out_the_rate_window_of_the_last_sends(db, tg, mak
     assert 1.0 < clock.sleeps[0] <= 2.0
 
 
+async def test_a_chat_whose_message_was_in_flight_at_a_crash_waits_its_second(
+    db, tg, make_sender, clock
+):
+    """A row left `sending` by a crash may have reached its chat just before it, after
+    the last recorded send: the restarted sender sends to that chat one second after it
+    starts at the earliest (Telegram's 1/s a chat), others at once."""
+    await add_chat(db, ANN)
+    await add_chat(db, BOB)
+    article = await add_article(db)
+    await enqueue(db, ANN, article)
+    await OutboxRepository(db, holder="the process that died").claim(5, clock.wall())
+    await enqueue(db, BOB, article)
+    pacer = RecordingPacer(None, chat_interval=1.0, group_limit=None)
+    started = clock()
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_sender(pacer, idle_timeout=0.01).run(stop))
+    await tg.wait_for("sendMessage", lambda c: len(sends(tg)) == 2, timeout=5)
+    stop.set()
+    await asyncio.wait_for(task, 3)
+    when = dict(pacer.taken)
+    assert when[BOB] - started < 0.5
+    assert when[ANN] - started >= 1.0
+
+
 async def test_held_rows_have_their_leases_renewed_while_the_sender_runs(
     db, tg, make_sender, outbox, clock, monkeypatch
 ):

@@ -159,23 +159,12 @@ async def export(
     what = (command.args or "").strip().casefold()
     if what == "stats":
         table, count = await statistics.export_csv()
-        if not count:
-            await message.answer(t("stats.export_none"))
-            return
-        await message.answer_document(
-            BufferedInputFile(table, filename="stats.csv"),
-            caption=t("stats.export_caption", count=count),
-        )
+        await _send_export(message, t, table, count, "stats.csv", "stats.export")
         return
     if what == "corrections":
         data, count = await review.export_corrections()
-        if not count:
-            await message.answer(t("review.export_corrections_none"))
-            return
-        await message.answer_document(
-            BufferedInputFile(data, filename="topic-corrections.jsonl"),
-            caption=t("review.export_corrections_caption", count=count),
-        )
+        name = "topic-corrections.jsonl"
+        await _send_export(message, t, data, count, name, "review.export_corrections")
         return
     if what:
         await message.answer(t("review.export_usage"))
@@ -184,6 +173,18 @@ async def export(
     await message.answer_document(
         BufferedInputFile(data, filename="feeds.opml"),
         caption=t("admin.export_caption", count=count),
+    )
+
+
+async def _send_export(
+    message: Message, t: Translator, data: bytes, count: int, filename: str, texts: str
+) -> None:
+    """A file of `count` records, or `{texts}_none` when there is nothing to export."""
+    if not count:
+        await message.answer(t(f"{texts}_none"))
+        return
+    await message.answer_document(
+        BufferedInputFile(data, filename=filename), caption=t(f"{texts}_caption", count=count)
     )
 
 

@@ -37,15 +37,9 @@ def message_payload(
     """The request's JSON body; fields left unset are left out, as aiogram does.
     `link_preview` is already Bot API JSON (`preview_options`)."""
     payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
-    if parse_mode:
-        payload["parse_mode"] = parse_mode
     if link_preview is not None:
         payload["link_preview_options"] = link_preview
-    if silent:
-        payload["disable_notification"] = True
-    if thread_id is not None:
-        payload["message_thread_id"] = thread_id
-    return payload
+    return _with_options(payload, parse_mode, silent, thread_id)
 
 
 def photo_payload(
@@ -59,6 +53,13 @@ def photo_payload(
 ) -> dict[str, Any]:
     """sendPhoto's JSON body: `photo` is an http(s) URL Telegram downloads, or a file_id."""
     payload: dict[str, Any] = {"chat_id": chat_id, "photo": photo, "caption": caption}
+    return _with_options(payload, parse_mode, silent, thread_id)
+
+
+def _with_options(
+    payload: dict[str, Any], parse_mode: str | None, silent: bool, thread_id: int | None
+) -> dict[str, Any]:
+    """The options both sends share, set only when they differ from Telegram's default."""
     if parse_mode:
         payload["parse_mode"] = parse_mode
     if silent:

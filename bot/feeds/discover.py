@@ -11,6 +11,8 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from bot.feeds.parse import header_charset
+
 MAX_CANDIDATES = 10  # feeds a page may propose; the rest are ignored
 MAX_HTML_CHARS = 256 * 1024  # the head is at the top; a 5 MB page is not parsed whole
 MAX_URL_CHARS = 300  # longer hrefs are dropped: each is listed in one Telegram message
@@ -59,7 +61,7 @@ def decode_page(body: bytes, content_type: str | None) -> str:
     """Text of the first MAX_HTML_CHARS of a page: the header's charset, else a `<meta>`
     one, else UTF-8; undecodable bytes become U+FFFD (an href is ASCII anyway)."""
     head = body[: MAX_HTML_CHARS * 4]
-    for name in (_header_charset(content_type), _meta_charset(head)):
+    for name in (header_charset(content_type), _meta_charset(head)):
         if name:
             try:
                 return head.decode(name, "replace")[:MAX_HTML_CHARS]
@@ -126,14 +128,6 @@ class _LinkParser(HTMLParser):
         self.links.append(url)
         if len(self.links) >= self._limit:
             raise _Done
-
-
-def _header_charset(content_type: str | None) -> str | None:
-    for param in (content_type or "").split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            return value.strip().strip("\"'") or None
-    return None
 
 
 def _meta_charset(head: bytes) -> str | None:

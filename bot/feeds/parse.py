@@ -255,7 +255,7 @@ def _decode(body: bytes, content_type: str | None, override: str | None) -> str:
         return body.decode("utf-16-be", "replace")
     if _mostly_utf8(body):
         return body.decode("utf-8", "replace")
-    candidates = [_codec(_header_charset(content_type)), _codec(_declared_charset(body))]
+    candidates = [_codec(header_charset(content_type)), _codec(_declared_charset(body))]
     charsets = [codec for codec in candidates if codec and _ascii_compatible(codec)]
     for codec in charsets:
         try:
@@ -280,7 +280,8 @@ def _mostly_utf8(body: bytes) -> bool:
     return non_ascii - errors >= 10 * errors
 
 
-def _header_charset(content_type: str | None) -> str | None:
+def header_charset(content_type: str | None) -> str | None:
+    """The `charset` parameter of a Content-Type header (feeds and /addfeed's pages)."""
     for param in (content_type or "").split(";")[1:]:
         key, _, value = param.partition("=")
         if key.strip().lower() == "charset":

@@ -50,6 +50,7 @@ async def test_addfeed_accepts_a_feed_and_refuses_what_is_not_one(start_bot, rea
 
     listing = await admin.ask("/feeds")
     assert "good" in listing["text"] and "items stored" in listing["text"]
+    assert f"good «{title}»" in listing["text"]  # the title readers see, beside the name
     removed = await admin.ask("/delfeed good")
     assert "removed" in removed["text"]
     assert query(bot, "SELECT count(*) FROM feeds") == [(0,)]

@@ -175,8 +175,9 @@ class ApiCall:
 
     ``at`` is ``time.monotonic()`` on arrival, when Telegram judges limits and the message
     appears in the chat; ``answered`` is when the answer left (later by the latency, None
-    while it is held back); ``index`` is the position in ``FakeTelegram.calls`` so cursors
-    can continue after it.
+    while it is held back); ``delay`` is the latency drawn for it, which ``answered`` can
+    only exceed (by a loaded loop's lateness); ``index`` is the position in
+    ``FakeTelegram.calls`` so cursors can continue after it.
     """
 
     method: str
@@ -186,6 +187,7 @@ class ApiCall:
     at: float
     index: int = -1
     answered: float | None = None
+    delay: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -1346,7 +1348,7 @@ class FakeTelegram:
                 try:
                     status, payload = await self._dispatch(method, known[1], params)
                     call = self._record(method, params, status, payload)
-                    await self._hold_answer()
+                    await self._hold_answer(call)
                 finally:
                     if sending:
                         self._leave_flight(chat)
@@ -1361,9 +1363,9 @@ class FakeTelegram:
             payload, status=status, dumps=lambda obj: json.dumps(obj, ensure_ascii=False)
         )
 
-    async def _hold_answer(self) -> None:
+    async def _hold_answer(self, call: ApiCall) -> None:
         """The network's share of the round trip (released at once on stop)."""
-        delay = self._answer_delay()
+        delay = call.delay = self._answer_delay()
         if delay > 0 and not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_event.wait(), delay)

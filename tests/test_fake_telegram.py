@@ -677,21 +677,32 @@ async def test_latency_holds_the_answer_and_judges_limits_on_arrival(
     with pytest.raises(TelegramRetryAfter):
         await bot.send_message(USER, "two")
     await first
-    elapsed = time.monotonic() - started
-    assert 0.15 <= elapsed < 1.0
+    assert time.monotonic() - started >= 0.15
     (call,) = [c for c in tg.calls_of("sendMessage") if c.ok]
-    # Never early; late only by the loop's scheduling (generous: CI machines are loaded).
-    assert call.answered is not None and 0.15 <= call.answered - call.at <= 0.45
+    # Never early. How late depends on the machine's load, so only the drawn delay is
+    # judged for its bounds.
+    assert 0.15 <= call.delay <= 0.25
+    assert call.answered is not None and call.answered - call.at >= call.delay - 0.002
     assert tg.max_in_flight == 2 and tg.max_in_flight_per_chat == 2
     assert tg.in_flight == 0
 
 
 async def test_latency_is_seeded_and_within_its_jitter(tg: FakeTelegram, bot: Bot) -> None:
+    """The drawn delays are judged, not the wall clock: a loaded CI machine once held the
+    whole loop 0.3 s, so an answer's lateness says nothing about the fake."""
     tg.set_latency(0.1, 0.05, seed=3)
     await asyncio.gather(*(bot.send_message(USER + n, str(n)) for n in range(8)))
-    delays = [c.answered - c.at for c in tg.calls_of("sendMessage")]
-    assert all(0.05 <= d <= 0.35 for d in delays), delays
-    assert max(delays) - min(delays) > 0.005  # jitter, not one fixed delay
+    calls = tg.calls_of("sendMessage")
+    drawn = [c.delay for c in calls]
+    assert all(0.05 <= d <= 0.15 for d in drawn), drawn
+    assert max(drawn) - min(drawn) > 0.005  # jitter, not one fixed delay
+    # Never early: each answer waited at least its drawn delay.
+    assert all(c.answered is not None and c.answered - c.at >= c.delay - 0.002 for c in calls)
+    # Seeded: the same seed draws the same delays again.
+    tg.set_latency(0.1, 0.05, seed=3)
+    mark = tg.mark()
+    await asyncio.gather(*(bot.send_message(USER + n, str(n)) for n in range(8)))
+    assert sorted(c.delay for c in tg.calls[mark:]) == sorted(drawn)
     assert tg.max_in_flight == 8 and tg.max_in_flight_per_chat == 1
     with pytest.raises(ValueError):
         tg.set_latency(0.1, 0.2)

@@ -38,6 +38,10 @@ RATE = 25  # the bot's default SEND_RATE_PER_SECOND
 TELEGRAM_LIMIT = 30
 ENV = {"POLL_INTERVAL_SECONDS": "1", "SEND_RATE_PER_SECOND": str(RATE)}
 LATENCY, JITTER = 0.150, 0.050
+# A sender that waits for each answer manages 1 / 0.15 s = 6.7/s; the floor is three times
+# that. It is not 90% of RATE: a loaded CI machine's stalls once cost 10% (22.5/s), and
+# the exact figure is the bench's job (bench/bench_delivery.py), not a test's.
+RATE_FLOOR = 0.8 * RATE
 MAX_IN_FLIGHT = 8  # SPEC 7.2
 REACTION = 0.25  # s: from an answer leaving the fake to the bot acting on it, under load
 
@@ -83,7 +87,7 @@ async def test_fan_out_holds_the_rate_at_a_150_ms_round_trip(tg, start_bot, feed
     assert delivered(tg, after=mark) == {chat: 3 for chat in chats}
     rate = achieved_rate(calls)
     print(f"fan-out of 300 messages at a {LATENCY * 1000:.0f} ms round trip: {rate:.1f}/s")
-    assert rate >= 0.9 * RATE, f"{rate:.1f} messages/s at SEND_RATE {RATE}"
+    assert rate >= RATE_FLOOR, f"{rate:.1f} messages/s at SEND_RATE {RATE}"
     assert most_in_window([c.at for c in calls], 1.0) <= TELEGRAM_LIMIT
     # Overlap, within SPEC 7.2's bounds: a few in flight, never 8+, never two to one chat.
     assert 2 <= tg.max_in_flight <= MAX_IN_FLIGHT, tg.max_in_flight
@@ -189,7 +193,7 @@ async def test_correct_and_recall_run_at_the_allowed_rate_across_the_round_trip(
         assert sorted(c.params["chat_id"] for c in calls) == chats, reply["text"]
         rate = achieved_rate(calls)
         print(f"{command.split()[0]}: 60 copies at {rate:.1f}/s")
-        assert rate >= 0.9 * RATE, f"{method}: {rate:.1f}/s at SEND_RATE {RATE}"
+        assert rate >= RATE_FLOOR, f"{method}: {rate:.1f}/s at SEND_RATE {RATE}"
         assert most_in_window([c.at for c in calls], 1.0) <= TELEGRAM_LIMIT
         assert 2 <= tg.max_in_flight <= MAX_IN_FLIGHT and tg.max_in_flight_per_chat == 1
     copies = "SELECT count(*) FROM outbox WHERE status = 'sent' AND article_id IS NOT NULL"

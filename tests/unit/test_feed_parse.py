@@ -214,7 +214,9 @@ def test_entity_expansion_bomb_is_refused_quickly_in_bounded_memory(bomb):
     finally:
         tracemalloc.stop()
     assert "entity" in caught.value.reason
-    assert elapsed < 1.0
+    # A bomb expanded would run for minutes; 10 s only tells "refused, not expanded" apart
+    # on a loaded machine. The memory bound is the exact proof.
+    assert elapsed < 10.0
     assert peak < 10 * len(body) + 5_000_000
 
 

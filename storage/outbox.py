@@ -333,9 +333,11 @@ class OutboxRepository:
         """A group became a supergroup (`migrate_to_chat_id`): it keeps its settings,
         subscriptions and queue under the new id (SPEC 8.4).
 
-        Usually a rename (chats.chat_id cascades to outbox and subscriptions). When the
-        new id is already known (the bot saw the supergroup first), the old chat is merged
-        into it and deleted."""
+        Usually a rename: subscriptions follow by ON UPDATE CASCADE, outbox rows by an
+        UPDATE of their own (PostgreSQL's outbox has no foreign keys, see its migration
+        0012; on SQLite the cascade has moved them already). When the new id is already
+        known (the bot saw the supergroup first), the old chat is merged into it and
+        deleted."""
         stamp = _stamp(now)
         async with self._db.transaction() as conn:
             rows = await conn.fetch_all(
@@ -349,6 +351,9 @@ class OutboxRepository:
                     "UPDATE chats SET chat_id = ?, kind = 'supergroup', updated_at = ?"
                     " WHERE chat_id = ?",
                     (new_id, stamp, old_id),
+                )
+                await conn.execute(
+                    "UPDATE outbox SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
                 )
                 return
             await conn.execute(

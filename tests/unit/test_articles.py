@@ -1,5 +1,6 @@
 """ArticleRepository.store on each backend: identity, cross-feed dedup, fan-out."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest_asyncio
@@ -69,3 +70,30 @@ async def test_story_from_a_new_feeds_backlog_is_pushed_when_a_known_feed_carrie
     once_more = await store(repo, 1, candidate(key="guid:a2"), push=True)
     assert once_more.queued == 0
     assert (await db.fetch_one("SELECT count(*) FROM outbox"))[0] == 1
+
+
+async def test_a_readers_row_already_queued_is_not_queued_again(db):
+    """The fan-out skips a (reader, article) row already there (NOT EXISTS, the portable
+    and, on PostgreSQL, cheaper form of ON CONFLICT DO NOTHING) and queues the others."""
+    repo = ArticleRepository(db)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO chats (chat_id, created_at, updated_at) VALUES (1002, 'x', 'x')"
+        )
+        await conn.execute(
+            "INSERT INTO subscriptions (chat_id, kind, value, key, created_at)"
+            " VALUES (1002, 'keyword', 'Китай', 'китай', 'x')"
+        )
+    backlog = await store(repo, 2, candidate(key="guid:b1"), push=False)
+    assert backlog.queued == 0
+    article_id = await db.fetch_value("SELECT article_id FROM articles")
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO outbox (chat_id, article_id, created_at) VALUES (1001, ?, 'x')",
+            (article_id,),
+        )
+    item = replace(candidate(key="guid:a1"), keywords=frozenset({"китай"}))
+    later = await store(repo, 1, item, push=True)
+    assert (later.pushed, later.queued) == (1, 1)
+    rows = await db.fetch_all("SELECT chat_id FROM outbox ORDER BY chat_id")
+    assert [row["chat_id"] for row in rows] == [1001, 1002]

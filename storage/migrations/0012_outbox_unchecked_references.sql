@@ -1,0 +1,3 @@
+-- SQLite keeps the outbox's foreign keys: its checks cost little (a 100,000-reader fan-out
+-- writes its rows in under a second with them). The PostgreSQL form of this version drops
+-- them; see postgresql/0012_outbox_unchecked_references.sql for why.

@@ -1,10 +1,12 @@
 """Numbered migrations per backend, applied once, in order, each recorded with a checksum.
 
 SQLite's are `storage/migrations/NNNN_name.sql`; PostgreSQL's are the same versions,
-written for it, in `storage/migrations/postgresql/`. A version means the same schema on
-both, so `migrate-db` can copy between them. `schema_migrations` holds what was applied;
-a shipped migration whose text changed after it was applied is refused at start-up (a
-database may be missing what the edited file now says, and nobody would know).
+written for it, in `storage/migrations/postgresql/`. A version means the same tables and
+columns on both, so `migrate-db` can copy between them (constraints may differ where one
+backend pays for a check the other does not: see postgresql/0012). `schema_migrations`
+holds what was applied; a shipped migration whose text changed after it was applied is
+refused at start-up (a database may be missing what the edited file now says, and nobody
+would know).
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ from bot.feeds.fetch import Fetcher, FetchError, FetchResult
 from bot.feeds.parse import ParsedFeed, ParseError, parse_feed
 
 PROBE_CONCURRENCY = 4  # candidates fetched and parsed at once (parsing holds a thread)
+# The whole search after the page, so an admin waits at most the page's fetch plus this
+# (10 declared candidates, 4 at a time, each allowed the Fetcher's 20 s, was a minute).
+SEARCH_SECONDS = 25.0
 
 
 @dataclass(frozen=True)
@@ -33,17 +36,23 @@ class Discovery:
     tried: tuple[tuple[str, str], ...]  # (url, why it is not a feed) of the failures
 
 
-async def discover(fetcher: Fetcher, page: FetchResult, page_reason: str) -> Discovery:
+async def discover(
+    fetcher: Fetcher, page: FetchResult, page_reason: str, *, within: float = SEARCH_SECONDS
+) -> Discovery:
     """Feeds the page declares, else the first common path that holds one.
 
-    Declared feeds that redirect to the same final feed are offered once."""
+    Declared feeds that redirect to the same final feed are offered once. A candidate
+    still unanswered `within` seconds of the start is listed as tried, with that reason."""
     body = page.body or b""
     links = await asyncio.to_thread(feed_links, body, page.content_type, page.url)
     declared = [url for url in links if url != page.url]
     urls = declared or common_feed_urls(page.url)
     semaphore = asyncio.Semaphore(PROBE_CONCURRENCY)
+    deadline = asyncio.get_running_loop().time() + within
     async with asyncio.TaskGroup() as group:  # a bug in one probe cancels the others
-        probes = [group.create_task(_probe(fetcher, url, semaphore)) for url in urls]
+        probes = [
+            group.create_task(_probe(fetcher, url, semaphore, deadline, within)) for url in urls
+        ]
     outcomes = [probe.result() for probe in probes]
     feeds: list[FoundFeed] = []
     tried: list[tuple[str, str]] = []
@@ -62,15 +71,17 @@ async def discover(fetcher: Fetcher, page: FetchResult, page_reason: str) -> Dis
 
 
 async def _probe(
-    fetcher: Fetcher, url: str, semaphore: asyncio.Semaphore
+    fetcher: Fetcher, url: str, semaphore: asyncio.Semaphore, deadline: float, within: float
 ) -> tuple[str, ParsedFeed] | str:
     """(final URL, parsed feed), or why `url` is not a feed."""
-    async with semaphore:
-        try:
+    try:
+        async with asyncio.timeout_at(deadline), semaphore:
             result = await fetcher.fetch(url)
             return result.url, await parse_fetched(result)
-        except (FetchError, ParseError) as error:
-            return error.reason
+    except (FetchError, ParseError) as error:
+        return error.reason
+    except TimeoutError:
+        return f"no answer within the search's {within:g} s"
 
 
 async def parse_fetched(result: FetchResult) -> ParsedFeed:

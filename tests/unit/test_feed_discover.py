@@ -207,3 +207,18 @@ async def test_probe_with_nothing_anywhere(server, fetcher):
     found = await discover(fetcher, fetched(server, page("")), "empty document")
     assert found.feeds == () and found.page_reason == "empty document"
     assert [reason for _, reason in found.tried] == ["HTTP 404"] * 4
+
+
+async def test_the_search_has_one_deadline_and_names_what_did_not_answer(server):
+    """Ten slow candidates, four at a time, each within the Fetcher's own timeout, once
+    kept an admin waiting a minute: what is unanswered at the deadline is listed."""
+    server.serve("/a.xml", rss(title="Feed A"))
+    server.hang("/slow.xml")
+    head = link("/slow.xml") + link("/a.xml")
+    async with create_session() as session:
+        patient = Fetcher(session, timeout=30.0)
+        found = await discover(
+            patient, fetched(server, page(head)), "not a feed (an HTML page)", within=0.5
+        )
+    assert [f.parsed.title for f in found.feeds] == ["Feed A"]
+    assert found.tried == ((server.url("/slow.xml"), "no answer within the search's 0.5 s"),)

@@ -80,7 +80,8 @@ _SELECT = (
 # A row already there is skipped by NOT EXISTS, not ON CONFLICT: PostgreSQL's speculative
 # insertion costs every one of 100,000 rows more than an index probe does (and none are
 # there for an article pushed the first time, which the row lock of `_mark_pushed` or the
-# article's own insert makes this transaction's alone).
+# article's own insert makes this transaction's alone). Were another writer ever to queue
+# the same row at the same moment, the unique key would fail this store, not double it.
 _MATCHING = """
 FROM subscriptions s JOIN chats c ON c.chat_id = s.chat_id
 WHERE c.active = 1 AND c.paused = 0 AND c.kind = 'private' AND c.digest_time IS {mode} AND (

@@ -334,10 +334,11 @@ class OutboxRepository:
         subscriptions and queue under the new id (SPEC 8.4).
 
         Usually a rename: subscriptions follow by ON UPDATE CASCADE, outbox rows by an
-        UPDATE of their own (PostgreSQL's outbox has no foreign keys, see its migration
-        0012; on SQLite the cascade has moved them already). When the new id is already
-        known (the bot saw the supergroup first), the old chat is merged into it and
-        deleted."""
+        UPDATE of their own (PostgreSQL's outbox has no foreign keys, only a check of
+        group and channel ids that makes a transaction queueing for this chat finish
+        first, see its migration 0012; on SQLite the cascade has moved them already).
+        When the new id is already known (the bot saw the supergroup first), the old chat
+        is merged into it and deleted."""
         stamp = _stamp(now)
         async with self._db.transaction() as conn:
             rows = await conn.fetch_all(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from storage.postgres import PostgresDatabase
 from storage.sqlite import SqliteDatabase
 
-# Parents before children (foreign keys are checked row by row during the copy).
+# Parents before children (foreign keys, and PostgreSQL's check of the outbox's group and
+# channel ids, are checked row by row during the copy).
 TABLES = (
     "chats",
     "feeds",

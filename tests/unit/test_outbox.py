@@ -396,3 +396,46 @@ async def test_renewed_leases_keep_a_live_leaders_rows(db):
     assert await successor.claim(10, NOW + LEASE + timedelta(seconds=1)) == []
     later = NOW + timedelta(seconds=10) + LEASE
     assert len(await successor.claim(10, later)) == 1  # renewals stopped: it passes on
+
+
+async def test_a_groups_move_waits_for_a_transaction_queueing_for_it(pg_server):
+    """PostgreSQL's outbox has no foreign keys (migration 0012), but a group's row still
+    locks its chat: the sender's move to a supergroup waits for the poller's transaction
+    and then carries its row over, instead of leaving it on a chat that is gone."""
+    url = await pg_server.create_database()
+    poller, sender = await Database.open(url), await Database.open(url)
+    try:
+        await ChannelRepository(poller).upsert(-5, "group", "Old group", None, topics=["china"])
+        article = await add_article(poller)
+        queued, release = asyncio.Event(), asyncio.Event()
+
+        async def store() -> None:
+            async with poller.transaction() as conn:
+                assert await queue_article(conn, article, ["china"], NOW) == 1
+                queued.set()
+                await release.wait()
+
+        storing = asyncio.create_task(store())
+        await queued.wait()
+        moving = asyncio.create_task(OutboxRepository(sender).move_chat(-5, -1005, NOW))
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while not await poller.fetch_value(waiting):  # the move is blocked on the chat row
+            assert not moving.done(), "the move did not wait for the queueing transaction"
+            await asyncio.sleep(0.01)
+        release.set()
+        await storing
+        await moving
+        rows = await sender.fetch_all("SELECT chat_id FROM outbox")
+        assert [r["chat_id"] for r in rows] == [-1005]
+        with pytest.raises(Exception, match="not in chats"):
+            async with sender.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO outbox (chat_id, article_id, created_at) VALUES (-77, ?, ?)",
+                    (article, STAMP),
+                )
+    finally:
+        await poller.close()
+        await sender.close()

@@ -15,5 +15,7 @@ three spellings that differ (parameter markers, a list passed as one parameter, 
 open from `Database.dialect`: only the outbox claim's `FOR UPDATE SKIP LOCKED`. The
 schema is the one part written twice (storage/migrations/ and its postgresql/ folder,
 same version numbers): DDL differs in ways a rewrite would hide (identity columns, 64-bit
-ids, rebuilding a table versus altering it in place).
+ids, rebuilding a table versus altering it in place), and so may a constraint that one
+backend pays for per row and the other does not (postgresql/0012: the outbox's foreign
+keys, which cost PostgreSQL most of a 100,000-reader fan-out).
 """

@@ -457,7 +457,6 @@ async def assemble(
         feeds,
         articles,
         ChannelRepository(database),
-        OutboxRepository(database),
         taxonomy,
         Fetcher(http),
     )

@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -25,6 +26,7 @@ from bot.topics.taxonomy import Taxonomy
 from storage.articles import ArticleRepository
 from storage.channels import TARGET_KINDS, Channel, ChannelRepository
 from storage.feeds import Feed, FeedRepository
+from storage.outbox import OutboxRepository
 from storage.roles import RoleRepository
 
 _NAME_RE = re.compile(r"^[\w.-]{1,40}$")
@@ -136,6 +138,7 @@ class AdminService:
         feeds: FeedRepository,
         articles: ArticleRepository,
         channels: ChannelRepository,
+        outbox: OutboxRepository,
         taxonomy: Taxonomy,
         fetcher: Fetcher,
     ) -> None:
@@ -143,6 +146,7 @@ class AdminService:
         self._feeds = feeds
         self._articles = articles
         self._channels = channels
+        self._outbox = outbox
         self._taxonomy = taxonomy
         self._fetcher = fetcher
 
@@ -335,3 +339,7 @@ class AdminService:
         if channel is None or not await self._channels.remove(channel.chat_id):
             return Refused("admin.channel_unknown", (ref or "").strip()[:100])
         return channel
+
+    async def migrate(self, old_id: int, new_id: int) -> None:
+        """A group became a supergroup: settings, filter and queue follow (SPEC 8.4)."""
+        await self._outbox.move_chat(old_id, new_id, datetime.now(UTC))

@@ -457,6 +457,7 @@ async def assemble(
         feeds,
         articles,
         ChannelRepository(database),
+        OutboxRepository(database),
         taxonomy,
         Fetcher(http),
     )

@@ -51,7 +51,7 @@ def test_anything_else_is_refused_whole(args: str, key: str, reason: str) -> Non
 
 def service(db: Database) -> AdminService:
     channels = ChannelRepository(db)
-    return AdminService(None, None, None, channels, None, None)  # type: ignore[arg-type]
+    return AdminService(None, None, None, channels, None, None, None)  # type: ignore[arg-type]
 
 
 async def test_set_changes_only_what_is_given_and_nothing_on_a_refusal(db: Database) -> None:

@@ -414,7 +414,7 @@ class DownloadBot:
 
 
 async def test_opml_download_without_a_size_stops_at_one_megabyte():
-    admin = AdminService(None, None, None, None, None, None)  # type: ignore[arg-type]
+    admin = AdminService(None, None, None, None, None, None, None)  # type: ignore[arg-type]
     bot = DownloadBot()
     result = await admin.import_opml(bot, "file", None)  # type: ignore[arg-type]
     assert isinstance(result, Refused) and result.key == "admin.opml_bad"

@@ -163,12 +163,6 @@ def test_common_paths_are_on_the_pages_site_and_skip_the_page_itself():
 
 
 @pytest.fixture
-async def server():
-    async with FeedServer() as feed_server:
-        yield feed_server
-
-
-@pytest.fixture
 async def fetcher():
     async with create_session() as session:
         yield Fetcher(session, timeout=2.0)
@@ -178,47 +172,49 @@ def fetched(server: FeedServer, body: bytes, path: str = "/") -> FetchResult:
     return FetchResult(200, body, None, None, "text/html", server.url(path))
 
 
-async def test_probe_keeps_declared_links_that_parse_and_says_why_the_others_fail(server, fetcher):
-    server.serve("/a.xml", rss(title="Feed A"))
-    server.serve("/b.xml", b"<html><head></head></html>", content_type="text/html")
-    server.redirect("/c.xml", "/a.xml")  # the same feed twice
-    server.serve("/rss", rss(title="never asked"))
+async def test_probe_keeps_declared_links_that_parse_and_says_why_the_others_fail(
+    feed_server, fetcher
+):
+    feed_server.serve("/a.xml", rss(title="Feed A"))
+    feed_server.serve("/b.xml", b"<html><head></head></html>", content_type="text/html")
+    feed_server.redirect("/c.xml", "/a.xml")  # the same feed twice
+    feed_server.serve("/rss", rss(title="never asked"))
     head = link("/a.xml") + link("/b.xml") + link("/missing.xml") + link("/c.xml")
-    found = await discover(fetcher, fetched(server, page(head)), "not a feed (an HTML page)")
+    found = await discover(fetcher, fetched(feed_server, page(head)), "not a feed (an HTML page)")
     assert found.declared
-    assert [(f.url, f.parsed.title) for f in found.feeds] == [(server.url("/a.xml"), "Feed A")]
+    assert [(f.url, f.parsed.title) for f in found.feeds] == [(feed_server.url("/a.xml"), "Feed A")]
     assert dict(found.tried) == {
-        server.url("/b.xml"): "not a feed (an HTML page)",
-        server.url("/missing.xml"): "HTTP 404",
+        feed_server.url("/b.xml"): "not a feed (an HTML page)",
+        feed_server.url("/missing.xml"): "HTTP 404",
     }
-    assert server.hits("/rss") == 0  # the page named feeds: no guessing
+    assert feed_server.hits("/rss") == 0  # the page named feeds: no guessing
 
 
-async def test_probe_tries_common_paths_when_the_page_names_none(server, fetcher):
-    server.serve("/rss.xml", rss(title="Only here"))
-    server.serve("/feed.xml", rss(title="Also here"))
-    found = await discover(fetcher, fetched(server, page("")), "not a feed (an HTML page)")
+async def test_probe_tries_common_paths_when_the_page_names_none(feed_server, fetcher):
+    feed_server.serve("/rss.xml", rss(title="Only here"))
+    feed_server.serve("/feed.xml", rss(title="Also here"))
+    found = await discover(fetcher, fetched(feed_server, page("")), "not a feed (an HTML page)")
     assert not found.declared
-    assert [f.url for f in found.feeds] == [server.url("/rss.xml")]  # the first that works
-    assert [url for url, _ in found.tried] == [server.url("/rss"), server.url("/feed")]
+    assert [f.url for f in found.feeds] == [feed_server.url("/rss.xml")]  # the first that works
+    assert [url for url, _ in found.tried] == [feed_server.url("/rss"), feed_server.url("/feed")]
 
 
-async def test_probe_with_nothing_anywhere(server, fetcher):
-    found = await discover(fetcher, fetched(server, page("")), "empty document")
+async def test_probe_with_nothing_anywhere(feed_server, fetcher):
+    found = await discover(fetcher, fetched(feed_server, page("")), "empty document")
     assert found.feeds == () and found.page_reason == "empty document"
     assert [reason for _, reason in found.tried] == ["HTTP 404"] * 4
 
 
-async def test_the_search_has_one_deadline_and_names_what_did_not_answer(server):
+async def test_the_search_has_one_deadline_and_names_what_did_not_answer(feed_server):
     """Ten slow candidates, four at a time, each within the Fetcher's own timeout, once
     kept an admin waiting a minute: what is unanswered at the deadline is listed."""
-    server.serve("/a.xml", rss(title="Feed A"))
-    server.hang("/slow.xml")
+    feed_server.serve("/a.xml", rss(title="Feed A"))
+    feed_server.hang("/slow.xml")
     head = link("/slow.xml") + link("/a.xml")
     async with create_session() as session:
         patient = Fetcher(session, timeout=30.0)
         found = await discover(
-            patient, fetched(server, page(head)), "not a feed (an HTML page)", within=0.5
+            patient, fetched(feed_server, page(head)), "not a feed (an HTML page)", within=0.5
         )
     assert [f.parsed.title for f in found.feeds] == ["Feed A"]
-    assert found.tried == ((server.url("/slow.xml"), "no answer within the search's 0.5 s"),)
+    assert found.tried == ((feed_server.url("/slow.xml"), "no answer within the search's 0.5 s"),)

@@ -19,11 +19,11 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from aiogram.types import LinkPreviewOptions
 
 from bot.i18n import Html, Translator
+from bot.urls import http_url
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_SOURCE_LENGTH = 64
@@ -67,16 +67,7 @@ def visible_length(text: str) -> int:
 
 def safe_link(link: str | None) -> str | None:
     """The article's link when Telegram can open it (http or https), else None."""
-    if not link:
-        return None
-    link = link.strip()
-    if any(ch.isspace() or not ch.isprintable() for ch in link):  # urlsplit lets these by
-        return None
-    try:
-        parts = urlsplit(link)
-    except ValueError:
-        return None
-    return link if parts.scheme in ("http", "https") and parts.netloc else None
+    return http_url(link)
 
 
 def link_preview(item: PushItem) -> LinkPreviewOptions:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.feeds.parse import header_charset
+from bot.urls import http_url
 
 MAX_CANDIDATES = 10  # feeds a page may propose; the rest are ignored
 MAX_HTML_CHARS = 256 * 1024  # the head is at the top; a 5 MB page is not parsed whole
@@ -30,7 +31,6 @@ FEED_TYPES = frozenset(
     }
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]{1,40})""", re.I)
-_UNSAFE = re.compile(r"[\x00-\x20\x7f]")  # whitespace and controls: no URL of ours holds one
 
 
 def feed_links(
@@ -71,19 +71,12 @@ def decode_page(body: bytes, content_type: str | None) -> str:
 
 
 def absolute_http_url(href: str, base: str) -> str | None:
-    """`href` resolved against `base`, if it is a plain http(s) URL we would fetch."""
-    href = href.strip()
-    if not href or len(href) > MAX_URL_CHARS or _UNSAFE.search(href):
+    """`href` resolved against `base`, if it is a plain http(s) URL we would fetch
+    (without its fragment; an empty path is "/")."""
+    url = http_url(href, base, max_chars=MAX_URL_CHARS)
+    if url is None:
         return None
-    if any(ch.isspace() or not ch.isprintable() for ch in href):  # U+00A0, U+2028, ...
-        return None
-    try:
-        parts = urlsplit(urljoin(base, href))
-        host = parts.hostname
-    except ValueError:  # "http://[::1" and other malformed netlocs
-        return None
-    if parts.scheme not in ("http", "https") or not host:
-        return None
+    parts = urlsplit(url)
     url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
     return url if len(url) <= MAX_URL_CHARS else None
 
@@ -109,9 +102,6 @@ class _LinkParser(HTMLParser):
             self._base = absolute_http_url(values["href"], self._base) or self._base
         elif tag == "link":
             self._link(values)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "head":

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
+
+from bot.urls import http_url
 
 # Telegram's URLs in practice and browsers' practical limit; a longer one is a trap.
 MAX_IMAGE_URL = 2048
@@ -33,27 +35,7 @@ def item_image(entry: Mapping[str, Any], base_url: str | None = None) -> str | N
 
 def image_url(value: object, base_url: str | None = None) -> str | None:
     """`value` as an absolute http(s) URL Telegram may fetch, or None."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    if not value or len(value) > MAX_IMAGE_URL:
-        return None
-    if any(ch.isspace() or not ch.isprintable() for ch in value):
-        return None
-    if base_url and not urlsplit(value).scheme:
-        try:
-            value = urljoin(base_url, value)
-        except ValueError:
-            return None
-        if len(value) > MAX_IMAGE_URL:
-            return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return value
+    return http_url(value, base_url, max_chars=MAX_IMAGE_URL)
 
 
 def _candidates(entry: Mapping[str, Any]) -> Iterator[object]:
@@ -108,8 +90,6 @@ class _FirstImage(HTMLParser):
         if tag == "img":
             self.src = dict(attrs).get("src") or ""
             raise _Found
-
-    handle_startendtag = handle_starttag
 
 
 def first_img_src(html: str) -> str | None:

@@ -100,6 +100,8 @@ def test_enclosures_and_media_that_are_not_pictures_are_skipped():
         "https://img.example/a\x00.jpg",
         "https://img.example/\u202e.jpg",
         "https://img.example/" + "a" * 10_000 + ".jpg",
+        "http://[::1",
+        "https://[zz]/a.jpg",
         "",
         "   ",
     ],
@@ -107,6 +109,18 @@ def test_enclosures_and_media_that_are_not_pictures_are_skipped():
 def test_hostile_values_never_become_a_picture(value):
     assert image_url(value, BASE) is None
     assert image_url(value) is None
+
+
+def test_a_malformed_picture_url_costs_the_item_its_picture_not_the_feed_its_parse():
+    """Regression (review): `http://[::1` raised ValueError out of parse_feed, so the
+    poller skipped the whole feed on every cycle."""
+    found = images(
+        rss(
+            '<enclosure url="http://[::1" type="image/jpeg" length="1"/>',
+            '<enclosure url="https://img.example/ok.jpg" type="image/jpeg" length="1"/>',
+        )
+    )
+    assert found == [None, "https://img.example/ok.jpg"]
 
 
 @pytest.mark.parametrize(

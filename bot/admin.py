@@ -18,7 +18,7 @@ from aiogram.exceptions import TelegramAPIError
 from bot.delivery.channels import ResolvedChat, can_post, resolve_chat
 from bot.feeds.catalog import check_url, default_name
 from bot.feeds.fetch import Fetcher, FetchError
-from bot.feeds.parse import NOT_A_FEED, ParsedFeed, ParseError
+from bot.feeds.parse import NotAFeed, ParsedFeed, ParseError
 from bot.feeds.probe import Discovery, FoundFeed, parse_fetched
 from bot.feeds.probe import discover as find_feeds
 from bot.opml import MAX_BYTES, OpmlError, parse_opml, render_opml
@@ -195,12 +195,14 @@ class AdminService:
             return Refused("admin.feed_not_feed", error.reason)
         try:
             parsed = await parse_fetched(page)
+        except NotAFeed as error:
+            if not discover:
+                return Refused("admin.feed_not_feed", error.reason)
+            found = await find_feeds(self._fetcher, page, error.reason)
         except ParseError as error:
             # Only a page that is not a feed is searched: a feed broken for the moment
             # (malformed XML, an empty body) must not be swapped for another address.
-            if not discover or not error.reason.startswith(NOT_A_FEED):
-                return Refused("admin.feed_not_feed", error.reason)
-            found = await find_feeds(self._fetcher, page, error.reason)
+            return Refused("admin.feed_not_feed", error.reason)
         else:
             return await self._store(url, name, parsed)
         if not found.feeds:

@@ -70,8 +70,15 @@ class ParseError(Exception):
         self.reason = reason
 
 
+class NotAFeed(ParseError):
+    """The body is a document of another kind (an HTML page, JSON), not a broken feed:
+    `/addfeed` searches such a page for its feeds (SPEC 8.3)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"not a feed ({kind})")
+
+
 SUMMARY_LIMIT = 300
-NOT_A_FEED = "not a feed"  # how every ParseError for a document of another kind begins
 
 # --------------------------------------------------------------------------- parse_feed
 
@@ -108,8 +115,8 @@ def parse_feed(
         error = result.get("bozo_exception")
     if not result.get("version"):
         if _mime_type(content_type) in ("text/html", "application/xhtml+xml"):
-            raise ParseError(f"{NOT_A_FEED} (an HTML page)")
-        raise ParseError(f"{NOT_A_FEED} (no RSS or Atom root element)")
+            raise NotAFeed("an HTML page")
+        raise NotAFeed("no RSS or Atom root element")
     if isinstance(error, xml.sax.SAXException):
         # A cut-off or broken document: what feedparser's loose parser salvaged may be
         # missing items or hold half a description, so none of it is kept.
@@ -325,9 +332,9 @@ _INTERNAL_SUBSET_RE = re.compile(r"<!DOCTYPE[^\[>]*\[", re.IGNORECASE)
 def _refuse_non_feeds(text: str) -> None:
     """Cheap checks before feedparser sees the document."""
     if _HTML_RE.match(text[:4096]):
-        raise ParseError(f"{NOT_A_FEED} (an HTML page)")
+        raise NotAFeed("an HTML page")
     if text.lstrip()[:1] in ("{", "["):
-        raise ParseError(f"{NOT_A_FEED} (JSON)")
+        raise NotAFeed("JSON")
     subset = _INTERNAL_SUBSET_RE.search(text)
     if subset and "<!ENTITY" in text[subset.end() :]:
         # expat 2.4+ has its own amplification limits, but they only bound the damage;

@@ -98,6 +98,14 @@ async def test_addfeed_finds_a_pages_feeds_and_adds_the_one_pressed(start_bot, r
     assert "already in the list" in (await admin.expect_message())["text"]
     listing = (await admin.ask("/feeds"))["text"]
     assert "vestnik" in listing and feed_server.url("/feeds/a.xml") not in listing
+    # A pressed feed that has become a page is refused as it is: no second search.
+    feed_server.serve("/feeds/a.xml", site_page("/feeds/c.xml"), content_type="text/html")
+    feed_server.serve("/feeds/c.xml", rss(title="Лента В"))
+    await admin.press(stored, "Лента А")
+    await admin.expect_callback_answer()
+    assert "not a feed (an HTML page)" in (await admin.expect_message())["text"]
+    assert feed_server.hits("/feeds/c.xml") == 0
+    assert query(bot, "SELECT count(*) FROM feeds") == [(1,)]
 
 
 async def test_addfeed_on_a_page_without_feeds_says_what_it_tried_then_finds_rss_xml(
@@ -120,6 +128,11 @@ async def test_addfeed_on_a_page_without_feeds_says_what_it_tried_then_finds_rss
     assert query(bot, "SELECT url, feed_title FROM feeds") == [
         (feed_server.url("/rss.xml"), "Главная лента")
     ]
+    # The page again: the one feed it leads to is known, and is not renamed.
+    names = query(bot, "SELECT name FROM feeds")
+    again = (await admin.ask(f"/addfeed {feed_server.url('/')} other"))["text"]
+    assert "already in the list" in again
+    assert query(bot, "SELECT name FROM feeds") == names
     # A feed broken for the moment is refused as it is, not swapped for another address.
     feed_server.serve("/broken.xml", b"<?xml version='1.0'?><rss version='2.0'><channel><item>")
     feed_server.serve("/feed.xml", rss(title="Другая лента"))

@@ -154,9 +154,16 @@ class FeedRepository:
                 " last_polled_at = ?, last_success_at = ?, failures = 0, next_poll_at = NULL,"
                 " primed = 1, feed_title = coalesce(?, feed_title) WHERE feed_id = ?",
                 [
-                    (s.etag, s.last_modified, s.body_hash, s.at, s.at, _title(s.feed_title), id_)
+                    (
+                        s.etag,
+                        s.last_modified,
+                        s.body_hash,
+                        s.at,
+                        s.at,
+                        _title(s.feed_title),
+                        s.feed_id,
+                    )
                     for s in successes
-                    for id_ in (s.feed_id,)
                 ],
             )
 

@@ -19,6 +19,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.admin import FeedAdded, FeedChoice, NoFeedFound, Refused
 from bot.i18n import Html, Translator
 from bot.ui.callbacks import FeedPick
+from bot.ui.staff_views import cut, refusal_text
 
 MAX_TITLE = 100  # a feed's own title in the reply
 MAX_LABEL = 48  # and on a button
@@ -26,10 +27,6 @@ MAX_URL = 200  # a URL named in a refusal
 MAX_REASON = 150
 
 _LINE = re.compile(r"^(\d{1,2})\. /addfeed (\S+)(?: (\S+))?$", re.MULTILINE)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def line_tag(url: str, name: str | None) -> str:
@@ -41,7 +38,7 @@ def addfeed_reply(
 ) -> tuple[Html, InlineKeyboardMarkup | None]:
     """The text (and buttons, for a choice) answering /addfeed or a press."""
     if isinstance(result, Refused):
-        return t(result.key, reason=result.reason), None
+        return refusal_text(t, result), None
     if isinstance(result, FeedAdded):
         return added_text(t, result), None
     if isinstance(result, NoFeedFound):
@@ -51,8 +48,8 @@ def addfeed_reply(
 
 def added_text(t: Translator, added: FeedAdded) -> Html:
     feed = added.feed
-    title = _cut(feed.display_title, MAX_TITLE)
-    url = _cut(feed.url, MAX_URL)  # the feed found may not be the page the admin gave
+    title = cut(feed.display_title, MAX_TITLE)
+    url = cut(feed.url, MAX_URL)  # the feed found may not be the page the admin gave
     return t(
         "admin.feed_added",
         title=title,
@@ -70,13 +67,13 @@ def not_found_text(t: Translator, found: NoFeedFound) -> Html:
     lines = [
         t(
             "addfeed.none_found",
-            url=_cut(found.page_url, MAX_URL),
-            reason=_cut(discovery.page_reason, MAX_REASON),
+            url=cut(found.page_url, MAX_URL),
+            reason=cut(discovery.page_reason, MAX_REASON),
         ),
         t("addfeed.none_declared" if discovery.declared else "addfeed.none_common"),
     ]
     for url, reason in discovery.tried:
-        line = t("addfeed.tried_line", url=_cut(url, MAX_URL), reason=_cut(reason, MAX_REASON))
+        line = t("addfeed.tried_line", url=cut(url, MAX_URL), reason=cut(reason, MAX_REASON))
         lines.append(line)
     return Html("\n".join(lines))
 
@@ -84,7 +81,7 @@ def not_found_text(t: Translator, found: NoFeedFound) -> Html:
 def choice_text(t: Translator, choice: FeedChoice) -> Html:
     """Lines of at most ~350 characters (URLs are at most 300, names 40), ten at most:
     one message."""
-    lines = [t("addfeed.found", count=len(choice.feeds), url=_cut(choice.page_url, MAX_URL))]
+    lines = [t("addfeed.found", count=len(choice.feeds), url=cut(choice.page_url, MAX_URL))]
     for number, feed in enumerate(choice.feeds, start=1):
         command = " ".join(filter(None, ("/addfeed", feed.url, choice.name)))
         lines.append(Html(f"{number}. <code>{html.escape(command, quote=False)}</code>"))
@@ -95,7 +92,7 @@ def choice_keyboard(choice: FeedChoice) -> InlineKeyboardMarkup:
     """One button per feed, labelled with the feed's own title (its URL when it has none)."""
     rows = []
     for number, feed in enumerate(choice.feeds, start=1):
-        label = _cut(feed.parsed.title or feed.url, MAX_LABEL)
+        label = cut(feed.parsed.title or feed.url, MAX_LABEL)
         data = FeedPick(number=number, tag=line_tag(feed.url, choice.name)).pack()
         rows.append([InlineKeyboardButton(text=f"{number}. {label}", callback_data=data)])
     return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -34,7 +34,8 @@ MAX_TITLE = 80  # a feed's title beside its name
 CAPTION_LIMIT = 1024  # a photo's caption, after entities parsing
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
+    """`text` at most `limit` characters, an ellipsis marking a cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -151,7 +152,7 @@ def feeds_text(t: Translator, feeds: list[FeedHealth], tz: str) -> Html:
                 mark="✅" if ok else "⚠️",
                 id=feed.feed_id,
                 name=_named(feed),
-                url=_cut(feed.url, MAX_URL),
+                url=cut(feed.url, MAX_URL),
                 success=_when(t, feed.last_success_at, zone),
                 items=health.items,
             )
@@ -160,7 +161,7 @@ def feeds_text(t: Translator, feeds: list[FeedHealth], tz: str) -> Html:
             lines.append(
                 t(
                     "admin.feed_error",
-                    error=_cut(feed.last_error, MAX_ERROR),
+                    error=cut(feed.last_error, MAX_ERROR),
                     when=_when(t, feed.last_error_at, zone),
                 )
             )
@@ -172,7 +173,7 @@ def _named(feed: Feed) -> str:
     title = feed.display_title
     if title.casefold() == feed.name.casefold():
         return feed.name
-    return f"{feed.name} «{_cut(title, MAX_TITLE)}»"
+    return f"{feed.name} «{cut(title, MAX_TITLE)}»"
 
 
 def _when(t: Translator, stamp: str | None, zone: ZoneInfo) -> str:
@@ -193,7 +194,7 @@ def import_text(t: Translator, report: ImportReport) -> Html:
         )
     ]
     for url in report.invalid[:MAX_LISTED]:
-        lines.append(t("admin.import_invalid_line", url=_cut(url, MAX_URL)))
+        lines.append(t("admin.import_invalid_line", url=cut(url, MAX_URL)))
     return Html("\n".join(lines))
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from pg_server import BACKENDS
 
+from bot.feeds.fetch import Fetcher, create_session
 from storage.database import Database
 
 
@@ -24,3 +26,16 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         yield database
     finally:
         await database.close()
+
+
+@pytest_asyncio.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The bot's HTTP session for feeds (`create_session`), closed after the test."""
+    async with create_session() as client_session:
+        yield client_session
+
+
+@pytest.fixture
+def fetcher(session: aiohttp.ClientSession) -> Fetcher:
+    """The bot's Fetcher with a short timeout, for tests against the local feed server."""
+    return Fetcher(session, timeout=2.0)

@@ -12,7 +12,7 @@ from bot.feeds.discover import (
     common_feed_urls,
     feed_links,
 )
-from bot.feeds.fetch import Fetcher, FetchResult, create_session
+from bot.feeds.fetch import Fetcher, FetchResult
 from bot.feeds.probe import discover
 
 PAGE = "https://site.example/news/index.html"
@@ -162,12 +162,6 @@ def test_common_paths_are_on_the_pages_site_and_skip_the_page_itself():
 # ------------------------------------------------------------------------------------ probe
 
 
-@pytest.fixture
-async def fetcher():
-    async with create_session() as session:
-        yield Fetcher(session, timeout=2.0)
-
-
 def fetched(server: FeedServer, body: bytes, path: str = "/") -> FetchResult:
     return FetchResult(200, body, None, None, "text/html", server.url(path))
 
@@ -205,16 +199,15 @@ async def test_probe_with_nothing_anywhere(feed_server, fetcher):
     assert [reason for _, reason in found.tried] == ["HTTP 404"] * 4
 
 
-async def test_the_search_has_one_deadline_and_names_what_did_not_answer(feed_server):
+async def test_the_search_has_one_deadline_and_names_what_did_not_answer(feed_server, session):
     """Ten slow candidates, four at a time, each within the Fetcher's own timeout, once
     kept an admin waiting a minute: what is unanswered at the deadline is listed."""
     feed_server.serve("/a.xml", rss(title="Feed A"))
     feed_server.hang("/slow.xml")
     head = link("/slow.xml") + link("/a.xml")
-    async with create_session() as session:
-        patient = Fetcher(session, timeout=30.0)
-        found = await discover(
-            patient, fetched(feed_server, page(head)), "not a feed (an HTML page)", within=0.5
-        )
+    patient = Fetcher(session, timeout=30.0)
+    found = await discover(
+        patient, fetched(feed_server, page(head)), "not a feed (an HTML page)", within=0.5
+    )
     assert [f.parsed.title for f in found.feeds] == ["Feed A"]
     assert found.tried == ((feed_server.url("/slow.xml"), "no answer within the search's 0.5 s"),)

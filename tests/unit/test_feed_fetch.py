@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 from feed_server import RSS_CONTENT_TYPE, FeedServer, read_fixture
 
-from bot.feeds.fetch import USER_AGENT, Fetcher, FetchError, create_session
+from bot.feeds.fetch import USER_AGENT, Fetcher, FetchError
 
 FEED = read_fixture("rss-utf8.xml")
 LAST_MODIFIED = "Mon, 20 Oct 2025 15:40:00 GMT"
@@ -17,17 +17,6 @@ LAST_MODIFIED = "Mon, 20 Oct 2025 15:40:00 GMT"
 async def server():
     async with FeedServer() as feed_server:
         yield feed_server
-
-
-@pytest.fixture
-async def session():
-    async with create_session() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-def fetcher(session):
-    return Fetcher(session, timeout=2.0)
 
 
 async def fetch_error(fetcher: Fetcher, url: str) -> FetchError:

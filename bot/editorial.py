@@ -27,7 +27,14 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRet
 from aiogram.types import LinkPreviewOptions
 
 from bot.delivery.pacing import Pacer
-from bot.delivery.render import HashtagOf, id_hashtag, render_html, visible_length
+from bot.delivery.render import (
+    MAX_CAPTION_LENGTH,
+    HashtagOf,
+    id_hashtag,
+    render_html,
+    utf16_len,
+    visible_length,
+)
 from bot.delivery.window import SendWindow
 from bot.i18n import LANGUAGES, Catalogue
 from bot.readers import clean_argument
@@ -44,18 +51,12 @@ MAX_POST_CHARS = 3500
 # 900, and with its hashtags it must fit (`_caption_problem`); it is refused rather than
 # cut, as a post without a link must be.
 MAX_PHOTO_POST_CHARS = 900
-CAPTION_LIMIT = 1024
 PREVIEW_TTL = timedelta(hours=1)
 _HASHTAG = re.compile(r"#(\w+)")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 # ------------------------------------------------------------------ pure parts
@@ -252,9 +253,9 @@ class EditorialService:
             )
             for language in LANGUAGES
         )
-        if longest <= CAPTION_LIMIT:
+        if longest <= MAX_CAPTION_LENGTH:
             return None
-        room = max(0, utf16_len(text) - (longest - CAPTION_LIMIT))
+        room = max(0, utf16_len(text) - (longest - MAX_CAPTION_LENGTH))
         return PostRejected(PostProblem.TOO_LONG, str(utf16_len(text)), room)
 
     async def press(self, item_id: int, user_id: int, send: bool) -> tuple[Press, int]:
@@ -413,7 +414,7 @@ class EditorialService:
         t = self._catalogue.translator(copy.language)
         if copy.photo:
             await self._bot.edit_message_caption(
-                caption=render_html(view, t, CAPTION_LIMIT, hashtag=self._hashtag),
+                caption=render_html(view, t, MAX_CAPTION_LENGTH, hashtag=self._hashtag),
                 chat_id=copy.chat_id,
                 message_id=copy.message_id,
                 parse_mode=ParseMode.HTML,

@@ -26,6 +26,7 @@ from bot.i18n import Html, Translator
 from bot.urls import http_url
 
 MAX_MESSAGE_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024  # a photo's caption, after entities parsing (Bot API sendPhoto)
 MAX_SOURCE_LENGTH = 64
 ELLIPSIS = "…"
 LINK_MARK = "🔗"

@@ -71,6 +71,7 @@ from aiogram.exceptions import (
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.render import (
+    MAX_CAPTION_LENGTH,
     MAX_MESSAGE_LENGTH,
     HashtagOf,
     id_hashtag,
@@ -132,7 +133,6 @@ _FORMATTING = ("can't parse", "entities", "entity", "message is too long")
 # 400s about a picture, whatever else they say: "not enough rights to send photos" in a
 # group that allows text is no reason to drop the chat, only the photo.
 _ABOUT_PHOTO = ("photo", "media", "image", "http url", "file identifier", "web page content")
-MAX_CAPTION_LENGTH = 1024  # Bot API sendPhoto: caption after entities parsing
 
 
 def utc_now() -> datetime:

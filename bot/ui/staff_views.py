@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.admin import FeedHealth, ImportReport, Refused
-from bot.delivery.render import visible_length
+from bot.delivery.render import MAX_CAPTION_LENGTH, utf16_len, visible_length
 from bot.editorial import (
     CopiesReport,
     Draft,
@@ -17,7 +17,6 @@ from bot.editorial import (
     PostRejected,
     Press,
     topics_label,
-    utf16_len,
 )
 from bot.i18n import Catalogue, Html, Translator
 from bot.ui.callbacks import BreakingAction
@@ -31,7 +30,6 @@ MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units
 MAX_URL = 200  # a URL shown in a list is cut to this many characters
 MAX_ERROR = 150  # likewise a feed's last error
 MAX_TITLE = 80  # a feed's title beside its name
-CAPTION_LIMIT = 1024  # a photo's caption, after entities parsing
 
 
 def cut(text: str, limit: int) -> str:
@@ -248,7 +246,7 @@ def editors_text(t: Translator, editors: list[int], admins: frozenset[int]) -> H
     return Html("\n".join(lines))
 
 
-def stats_caption(t: Translator, stats: Stats, limit: int = CAPTION_LIMIT) -> Html:
+def stats_caption(t: Translator, stats: Stats, limit: int = MAX_CAPTION_LENGTH) -> Html:
     """`stats_text` as a photo's caption (1,024 characters after entities): the longest
     list (topics, keywords) loses its last items, marked "…", until it fits."""
     lines = str(stats_text(t, stats)).split("\n")

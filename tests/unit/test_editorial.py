@@ -10,6 +10,7 @@ import pytest
 
 from bot.admin import AdminService, FeedHealth, Refused
 from bot.delivery.pacing import Pacer
+from bot.delivery.render import utf16_len
 from bot.editorial import (
     MAX_PHOTO_POST_CHARS,
     BreakingWatcher,
@@ -29,7 +30,6 @@ from bot.ui.staff_views import (
     feeds_text,
     post_rejection_text,
     split_message,
-    utf16_len,
 )
 from handlers.editor import _item_and_text
 from storage.articles import ArticleRepository

@@ -111,21 +111,15 @@ class Pacer:
             self._global.try_take(now)
         if self._global_cap is not None:
             self._global_sends.append(now)
-        if self._interval is not None:
-            self._last[chat_id] = now
-        if not is_private and self._group_limit is not None:
-            window = self._groups.get(chat_id)
-            if window is None:
-                window = self._groups[chat_id] = deque(maxlen=self._group_limit)
-            window.append(now)
+        self.hold_chat(chat_id, is_private, now)
         self._prune(now)
 
     def hold_chat(self, chat_id: int, is_private: bool, now: float) -> None:
-        """A message to this chat may have left at `now` unseen by this pacer (it was in
-        flight when the last process died): the chat's own limits count it; the global
-        rate does not (the restart gap covers it)."""
+        """Count a send to this chat at `now` against the chat's own limits only. Alone,
+        for a message that may have left unseen by this pacer (it was in flight when the
+        last process died): the global rate does not count it (the restart gap covers it)."""
         if self._interval is not None:
-            self._last[chat_id] = max(self._last.get(chat_id, now), now)
+            self._last[chat_id] = now
         if not is_private and self._group_limit is not None:
             window = self._groups.get(chat_id)
             if window is None:

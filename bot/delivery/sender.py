@@ -150,10 +150,9 @@ def _photo_refused(description: str, plain: bool) -> bool:
 
 
 def _about_markup(description: str) -> bool:
-    """A 400 about the HTML of a caption, which plain text may cure (not its length)."""
-    return "caption is too long" not in description and any(
-        marker in description for marker in _FORMATTING
-    )
+    """A 400 about our HTML (or a text's length), which plain text may cure. "message
+    caption is too long" matches none of the markers: plain text would not shorten it."""
+    return any(marker in description for marker in _FORMATTING)
 
 
 def _describe(error: BaseException) -> str:
@@ -565,7 +564,7 @@ class Sender:
                 elif any(marker in text for marker in _CHAT_GONE):
                     await self._drop_chat(chat_id, error)
                     return None
-                elif plain or not any(marker in text for marker in _FORMATTING):
+                elif plain or not _about_markup(text):
                     return self._fail(row, chat_id, "bad_request", error)
                 else:
                     log.warning(

@@ -757,6 +757,21 @@ async def test_a_refused_picture_becomes_the_text_post_in_the_same_row(
     assert (await channels.get(-1001)).active and sender.stats.deactivated == 0
 
 
+async def test_a_photo_gets_longer_than_a_text_to_be_answered(db, tg, make_sender):
+    """Telegram answers sendPhoto only after downloading the picture: a slow answer is
+    waited for (PHOTO_REQUEST_TIMEOUT), not taken for a lost request and sent again."""
+    tg.photo_ids.add(PICTURE)
+    await ChannelRepository(db).upsert(-1001, "channel", "Agency", None)
+    article = await add_article(db)
+    await add_picture(db, article)
+    row = await enqueue(db, -1001, article)
+    tg.hang_next("sendPhoto", 1.5)  # longer than a text may take here
+    await make_sender(request_timeout=1).run_until_idle()
+    assert [call.ok for call in tg.calls_of("sendPhoto")] == [True]
+    stored = await status(db, row)
+    assert (stored["status"], stored["photo"], stored["attempts"]) == ("sent", 1, 0)
+
+
 async def test_a_photo_refused_because_the_chat_is_gone_drops_the_chat(db, tg, make_sender):
     channels = ChannelRepository(db)
     await channels.upsert(-1001, "channel", "Agency", None)

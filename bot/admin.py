@@ -22,6 +22,7 @@ from bot.feeds.parse import NotAFeed, ParsedFeed, ParseError
 from bot.feeds.probe import Discovery, FoundFeed, parse_fetched
 from bot.feeds.probe import discover as find_feeds
 from bot.opml import MAX_BYTES, OpmlError, parse_opml, render_opml
+from bot.readers import parse_switch
 from bot.topics.taxonomy import Taxonomy
 from storage.articles import ArticleRepository
 from storage.channels import TARGET_KINDS, Channel, ChannelRepository
@@ -31,7 +32,6 @@ from storage.roles import RoleRepository
 
 _NAME_RE = re.compile(r"^[\w.-]{1,40}$")
 CHANNEL_LANGUAGES = ("ru", "en")
-_SWITCH = {"on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,13 @@ def parse_channel_options(args: Sequence[str]) -> ChannelOptions | Refused:
     if not found:
         return Refused("admin.channel_set_usage")
     photos = found.get("photos")
-    if photos is not None and photos not in _SWITCH:
+    switch = None if photos is None else parse_switch(photos)
+    if photos is not None and switch is None:
         return Refused("admin.channel_bad_option", f"photos {photos}")
     language = found.get("lang")
     if language is not None and language not in CHANNEL_LANGUAGES:
         return Refused("admin.channel_bad_language", language)
-    return ChannelOptions(None if photos is None else _SWITCH[photos], language)
+    return ChannelOptions(switch, language)
 
 
 class _TooBig(Exception):
@@ -285,8 +286,8 @@ class AdminService:
         ref, _, thread = args[0].partition("/")
         words = [word for word in args[1:] if "=" not in word]
         options = ChannelOptions()
-        if len(words) < len(args) - 1:
-            parsed = parse_channel_options([word for word in args[1:] if "=" in word])
+        if settings := [word for word in args[1:] if "=" in word]:
+            parsed = parse_channel_options(settings)
             if isinstance(parsed, Refused):
                 return parsed
             options = parsed
@@ -312,7 +313,6 @@ class AdminService:
             chat.username,
             int(thread) if thread else None,
             topics,
-            language=options.language or CHANNEL_LANGUAGES[0],
         )
         if options == ChannelOptions():
             return channel

@@ -72,6 +72,11 @@ class Toggle:
     subscribed: bool | None  # None: the limit stopped a new subscription
 
 
+def parse_switch(word: str) -> bool | None:
+    """`on` / `off` (any case, surrounding spaces ignored) as True / False; else None."""
+    return {"on": True, "off": False}.get(word.strip().casefold())
+
+
 def clean_argument(text: str) -> str:
     """Drop invisible format characters (zero-width spaces, bidi marks) and control
     characters, and collapse whitespace: what is left is what a reader can see."""
@@ -214,9 +219,6 @@ class ReaderService:
             return None
         await self._chats.set_language(chat_id, language)
         return True
-
-    async def source_names(self) -> list[str]:
-        return [feed.name for feed in await self._feeds.list()]
 
     async def sources(self) -> list[tuple[str, str]]:
         """(name for `source:NAME`, title readers see) of every feed (SPEC 6.0)."""

@@ -10,7 +10,7 @@ from aiogram.types import BotCommandScopeChat, CallbackQuery, InlineKeyboardMark
 from bot.editorial import EditorialService
 from bot.i18n import Catalogue, Translator
 from bot.news import NewsService
-from bot.readers import MAX_SUBSCRIPTIONS, ReaderService, Rejected, clean_argument
+from bot.readers import MAX_SUBSCRIPTIONS, ReaderService, Rejected, clean_argument, parse_switch
 from bot.ui import views
 from bot.ui.callbacks import ChooseLanguage, RemoveSubscription, TopicToggle
 from bot.ui.schedule_views import has_schedule_row, with_schedule_row
@@ -60,7 +60,7 @@ async def subscribe(
         return
     result = await readers.subscribe(reader.chat_id, command.args)
     if isinstance(result, Rejected):
-        await message.answer(views.rejection_text(t, result, await readers.source_names()))
+        await message.answer(views.rejection_text(t, result, await readers.sources()))
     else:
         await message.answer(views.change_text(t, result, readers.taxonomy))
 
@@ -78,7 +78,7 @@ async def unsubscribe(
         return
     result = await readers.unsubscribe(reader.chat_id, command.args)
     if isinstance(result, Rejected):
-        await message.answer(views.rejection_text(t, result, await readers.source_names()))
+        await message.answer(views.rejection_text(t, result, await readers.sources()))
     else:
         await message.answer(views.change_text(t, result, readers.taxonomy))
 
@@ -95,7 +95,7 @@ async def latest(
 ) -> None:
     result = await news.latest(reader.chat_id, command.args)
     if isinstance(result, Rejected):
-        await message.answer(views.rejection_text(t, result, await readers.source_names()))
+        await message.answer(views.rejection_text(t, result, await readers.sources()))
         return
     user = message.from_user
     with_ids = user is not None and await editorial.is_editor(user.id)
@@ -124,7 +124,7 @@ async def previews(
     message: Message, command: CommandObject, reader: Chat, t: Translator, readers: ReaderService
 ) -> None:
     """`/previews on|off` (SPEC 7.5); anything else shows the setting and the usage."""
-    wanted = {"on": True, "off": False}.get((command.args or "").strip().casefold())
+    wanted = parse_switch(command.args or "")
     if wanted is None:
         state = t("previews.state_on" if reader.previews else "previews.state_off")
         await message.answer(t("previews.usage", state=state))

@@ -91,6 +91,3 @@ class ChatRepository:
 
     async def set_previews(self, chat_id: int, previews: bool) -> bool:
         return await self._set(chat_id, "previews", int(previews))
-
-    async def set_photos(self, chat_id: int, photos: bool) -> bool:
-        return await self._set(chat_id, "photos", int(photos))

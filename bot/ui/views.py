@@ -126,16 +126,13 @@ def language_keyboard() -> InlineKeyboardMarkup:
     )
 
 
-def sources_text(
-    t: Translator, sources: Sequence[str | tuple[str, str]], shown: int = 30
-) -> Html:
+def sources_text(t: Translator, sources: Sequence[tuple[str, str]], shown: int = 30) -> Html:
     """Feed names for `source:NAME`, each with the title readers know it by when that
     differs (/help); bounded so a long feed list cannot overflow a message."""
     if not sources:
         return t("help.no_sources")
     parts = []
-    for source in sources[:shown]:
-        name, title = source if isinstance(source, tuple) else (source, source)
+    for name, title in sources[:shown]:
         part = f"<code>{html.escape(name)}</code>"
         if title and title.casefold() != name.casefold():
             part += f" ({html.escape(_short(title, 60))})"
@@ -147,7 +144,7 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def rejection_text(t: Translator, rejected: Rejected, sources: list[str]) -> Html:
+def rejection_text(t: Translator, rejected: Rejected, sources: list[tuple[str, str]]) -> Html:
     """Why an argument was refused, in the reader's language (SPEC 4.10)."""
     match rejected.problem:
         case Problem.EMPTY:
@@ -159,7 +156,7 @@ def rejection_text(t: Translator, rejected: Rejected, sources: list[str]) -> Htm
         case Problem.NO_LETTERS:
             return t("subscribe.no_letters")
         case Problem.SOURCE_MISSING:
-            return t("subscribe.source_missing", example=sources[0] if sources else "niann")
+            return t("subscribe.source_missing", example=sources[0][0] if sources else "niann")
         case Problem.UNKNOWN_SOURCE:
             return t(
                 "subscribe.unknown_source", source=rejected.text, sources=sources_text(t, sources)

@@ -12,7 +12,7 @@ from harness import query
 from bot.topics.taxonomy import default_topics_path, load_taxonomy
 
 ADMIN = 900
-CHANNEL_A = -1001000000101  # @agency_a, added with lang=en
+CHANNEL_A = -1001000000101  # @agency_a, added with lang=en photos=off
 CHANNEL_B = -1001000000102  # added without lang: Russian
 CHINA = "Китайский автоконцерн откроет сборку в Нижегородской области"
 SUMMARY = "Совместное предприятие с партнёрами из КНР локализует производство."
@@ -48,8 +48,8 @@ async def test_posts_carry_each_chats_hashtags_and_channel_set_changes_them(
     env = {"POLL_INTERVAL_SECONDS": "1", "ADMIN_IDS": str(ADMIN)}
     bot = await start_primed(start_bot, feed_server, tmp_path / "bot", env)
     admin = reader(ADMIN)
-    added = await admin.ask("/channel add @agency_a china lang=en")
-    assert "Posting to @agency_a: #china; language: en, photos: on." in added["text"]
+    added = await admin.ask("/channel add @agency_a china lang=en photos=off")
+    assert "Posting to @agency_a: #china; language: en, photos: off." in added["text"]
     added = await admin.ask(f"/channel add {CHANNEL_B} #Китай")  # a post's tag names it too
     assert "#china; language: ru, photos: on." in added["text"]
     ivan, ann = reader(language_code="ru"), reader(language_code="en")
@@ -69,7 +69,7 @@ async def test_posts_carry_each_chats_hashtags_and_channel_set_changes_them(
     # A line with anything wrong in it changes nothing and says how to write it.
     settings = "SELECT chat_id, language, photos FROM chats WHERE target = 1 ORDER BY chat_id DESC"
     before = query(bot, settings)
-    assert before == [(CHANNEL_A, "en", 1), (CHANNEL_B, "ru", 1)]
+    assert before == [(CHANNEL_A, "en", 0), (CHANNEL_B, "ru", 1)]
     for line, reply in [
         ("/channel set @agency_a photos off colour=red", "Not understood: colour=red"),
         ("/channel set @agency_a photos", "Not understood: photos …"),
@@ -77,6 +77,7 @@ async def test_posts_carry_each_chats_hashtags_and_channel_set_changes_them(
         ("/channel set @agency_a", "Usage: /channel set ID|@name photos on|off"),
         ("/channel set @nobody photos off", "No channel @nobody"),
         ("/channel set", "Usage: /channel set"),
+        ("/channel add @agency_a china lang=de", "Unknown language de"),
     ]:
         answer, _ = parse_html((await admin.ask(line))["text"])
         assert reply in answer, (line, answer)

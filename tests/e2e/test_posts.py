@@ -79,6 +79,12 @@ async def test_pictures_captions_fallbacks_previews_and_source_titles(
     assert "previews are off" in reply["text"]
     assert "Link previews: off" in (await bob.ask("/list"))["text"]
     assert "Link previews: on" in (await ann.ask("/list"))["text"]
+    assert "already off" in (await bob.ask("/previews off"))["text"]
+    assert "are off now" in (await bob.ask("/previews"))["text"]
+    assert "already on" in (await ann.ask("/previews ON"))["text"]
+    await ann.ask("/previews off")
+    assert "previews are on" in (await ann.ask("/previews on"))["text"]
+    assert "Link previews: on" in (await ann.ask("/list"))["text"]
 
     mark = tg.mark()
     long_summary = "Совместное предприятие с партнёрами из КНР локализует производство. " * 30

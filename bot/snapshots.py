@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.schedule import local_date
 from storage.snapshots import KEEP_DAYS, SnapshotRepository
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class SnapshotJob:
         return self._zone
 
     def today(self) -> date:
-        return self._clock().astimezone(self._zone).date()
+        return local_date(self._clock(), self._zone)
 
     async def run_due(self) -> bool:
         """Take the snapshot of the last complete day if it is missing, and prune; True
@@ -86,10 +87,11 @@ class SnapshotJob:
     async def _run(self) -> bool:
         day = last_complete_day(self._clock(), self._zone)
         start, end = day_bounds(day, self._zone)
-        taken = await self._snapshots.take(day, start, end)
-        if taken:
-            log.info("stats snapshot of %s taken", day.isoformat())
+        if not await self._snapshots.take(day, start, end):
+            return False
+        log.info("stats snapshot of %s taken", day.isoformat())
+        # Once a day, with the day's snapshot: the other runs need no write at all.
         pruned = await self._snapshots.prune(self.today() - timedelta(days=self._keep))
         if pruned:
             log.info("%d stats snapshot(s) older than %d days pruned", pruned, self._keep)
-        return taken
+        return True

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.schedule import local_date
 from bot.snapshots import day_bounds
 from storage.snapshots import Snapshot, SnapshotRepository
 from storage.stats import Stats, StatsRepository
@@ -38,7 +39,7 @@ class StatsService:
         self._zone = ZoneInfo(timezone)
 
     def _today(self) -> date:
-        return datetime.now(UTC).astimezone(self._zone).date()
+        return local_date(datetime.now(UTC), self._zone)
 
     async def today(self) -> Stats:
         """The figures of this moment; "articles today" from local midnight (TIMEZONE)."""

@@ -85,8 +85,6 @@ class Snapshot:
         )
 
 
-
-
 class SnapshotRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -16,7 +16,7 @@ import pytest
 
 from bot.i18n import Catalogue
 from bot.topics.taxonomy import default_topics_path, load_taxonomy
-from bot.ui.stats_chart import HEIGHT, WIDTH, render_chart
+from bot.ui.stats_chart import HEIGHT, WIDTH, _safe, render_chart
 from bot.ui.stats_series import date_ticks, feed_series, topic_rows
 from storage.snapshots import Snapshot
 
@@ -79,6 +79,10 @@ def test_names_the_font_cannot_draw_are_replaced_not_warned_about() -> None:
         Snapshot(day=LAST, topics={"trade": 5, "odd": 3}, articles={"新华社": 4, "a $1 $2": 1})
     ]
     assert_png(render(snapshots, "ru", days=1, odd="🚀 Ракеты $x$"))
+    # What the chart draws: "$" escaped (a pair would be typeset as maths, silently),
+    # a glyph the font lacks as "?".
+    assert _safe("🚀 Ракеты $x$") == r"? Ракеты \$x\$"
+    assert _safe("新华社") == "???"
 
 
 def test_topics_biggest_on_top_ties_by_name() -> None:

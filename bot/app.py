@@ -549,14 +549,14 @@ async def main(settings: Settings) -> None:
             scheduler.start()
             if probe is not None:
                 probe.scheduler = scheduler
-            resources.push_async_callback(parts.poller.stop)
-            if parts.digests is not None:
-                resources.push_async_callback(parts.digests.stop)
             resources.callback(scheduler.shutdown, wait=False)
-            if parts.snapshots is not None:
-                # Runs before the scheduler's shutdown (callbacks run last first), which
-                # cancels the jobs still running: a snapshot under way is let finish.
-                resources.push_async_callback(parts.snapshots.stop)
+            # The jobs' own stops run before the scheduler's shutdown (callbacks run last
+            # first), which cancels the jobs still running: a digest or snapshot under
+            # way is let finish; a poll cycle is cancelled by its own stop and awaited.
+            resources.push_async_callback(parts.poller.stop)
+            for job in (parts.digests, parts.snapshots):
+                if job is not None:
+                    resources.push_async_callback(job.stop)
             if settings.webhook_url is None:
                 await poll_until_stopped(parts.dispatcher, parts.bot, stop)
             else:

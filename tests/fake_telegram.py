@@ -977,12 +977,19 @@ class FakeTelegram:
                     "file_size": width * height // 10,
                 }
             )
+        return self._private_media(user, "photo", sizes, caption)
+
+    def _private_media(
+        self, user: dict[str, Any], kind: str, media: Any, caption: str | None
+    ) -> dict[str, Any]:
+        """The update of a photo or file in the user's private chat, `caption` under it
+        (a command in it gets its entity, as in a text)."""
         message: dict[str, Any] = {
-            "message_id": self._next_message_id(user_id),
+            "message_id": self._next_message_id(user["id"]),
             "from": user,
-            "chat": dict(self.chats[user_id]),
+            "chat": dict(self.chats[user["id"]]),
             "date": int(time.time()),
-            "photo": sizes,
+            kind: media,
         }
         if caption is not None:
             message["caption"] = caption
@@ -1083,24 +1090,14 @@ class FakeTelegram:
         user = self.register_user(user_id, language_code=language_code)
         file_id, unique_id = self._new_file_id("BQ")
         self.user_files[file_id] = UploadedFile(filename, content, mime_type, file_id)
-        message: dict[str, Any] = {
-            "message_id": self._next_message_id(user_id),
-            "from": user,
-            "chat": dict(self.chats[user_id]),
-            "date": int(time.time()),
-            "document": {
-                "file_id": file_id,
-                "file_unique_id": unique_id,
-                "file_name": filename,
-                "mime_type": mime_type,
-                "file_size": len(content),
-            },
+        document = {
+            "file_id": file_id,
+            "file_unique_id": unique_id,
+            "file_name": filename,
+            "mime_type": mime_type,
+            "file_size": len(content),
         }
-        if caption is not None:
-            message["caption"] = caption
-            if entities := command_entities(caption):
-                message["caption_entities"] = entities
-        return {"message": message}
+        return self._private_media(user, "document", document, caption)
 
     def my_chat_member(
         self,
